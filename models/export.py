@@ -1,0 +1,138 @@
+"""Exports a trained generator as a TF Serving-ready SavedModel.
+
+Signatures:
+  serving_default: z float32 [batch, latent_dim] (+ label int32 [batch]) -> audio
+  sample:          count int32 [], seed int64 [] (+ label int32 []) -> audio, z
+audio is float32 [batch, slice_len, channels] in [-1, 1]. The config travels as
+assets/wavegan_config.json and warm-up requests as assets.extra/.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from models.config import WaveGANConfig
+
+CONFIG_ASSET = "wavegan_config.json"
+WARMUP_FILE = "tf_serving_warmup_requests"
+SERVING_SIGNATURE = "serving_default"
+SAMPLE_SIGNATURE = "sample"
+
+
+def sample_latents(count, seed, latent_dim):
+    """z ~ U[-1, 1] from a seed: the one seed -> latent mapping (stateless, portable)."""
+    seed = tf.cast(seed, tf.int64)
+    return tf.random.stateless_uniform([count, latent_dim], seed=tf.stack([seed, tf.constant(0, tf.int64)]),
+                                       minval=-1.0, maxval=1.0)
+
+
+class ServingModule(tf.Module):
+    """Holds the generator and the exported functions (built for this config's inputs)."""
+
+    def __init__(self, generator, cfg: WaveGANConfig, config_path: str):
+        super().__init__()
+        self.generator = generator
+        self.config_asset = tf.saved_model.Asset(config_path)
+        latent = tf.TensorSpec([None, cfg.latent_dim], tf.float32, name="z")
+        count = tf.TensorSpec([], tf.int32, name="count")
+        seed = tf.TensorSpec([], tf.int64, name="seed")
+        if cfg.conditional:
+            labels = tf.TensorSpec([None], tf.int32, name="label")
+            one_label = tf.TensorSpec([], tf.int32, name="label")
+
+            def serve(z, label):
+                return {"audio": self.generator(z, self._check_labels(label, cfg), training=False)}
+
+            def sample(count, seed, label):
+                z = sample_latents(count, seed, cfg.latent_dim)
+                label = self._check_labels(tf.fill([count], label), cfg)
+                return {"audio": self.generator(z, label, training=False), "z": z}
+
+            self.serve = tf.function(serve, input_signature=[latent, labels])
+            self.sample = tf.function(sample, input_signature=[count, seed, one_label])
+        else:
+            def serve(z):
+                return {"audio": self.generator(z, training=False)}
+
+            def sample(count, seed):
+                z = sample_latents(count, seed, cfg.latent_dim)
+                return {"audio": self.generator(z, training=False), "z": z}
+
+            self.serve = tf.function(serve, input_signature=[latent])
+            self.sample = tf.function(sample, input_signature=[count, seed])
+
+    @staticmethod
+    def _check_labels(label, cfg):
+        tf.debugging.assert_less(label, cfg.num_classes, message="label out of range")
+        tf.debugging.assert_non_negative(label, message="label out of range")
+        return label
+
+
+def _warmup_requests(cfg: WaveGANConfig, model_name: str):
+    """PredictionLogs TF Serving replays at load, so the first real request is fast."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    def request(signature, inputs):
+        req = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name,
+                                                                        signature_name=signature))
+        for key, value in inputs.items():
+            req.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=req))
+
+    z = np.zeros([1, cfg.latent_dim], np.float32)
+    serve_inputs = {"z": z}
+    sample_inputs = {"count": np.int32(1), "seed": np.int64(0)}
+    if cfg.conditional:
+        serve_inputs["label"] = np.zeros([1], np.int32)
+        sample_inputs["label"] = np.int32(0)
+    return [request(SERVING_SIGNATURE, serve_inputs), request(SAMPLE_SIGNATURE, sample_inputs)]
+
+
+def export_generator(generator, cfg: WaveGANConfig, export_dir: str, model_name: str = "wavegan") -> str:
+    """Writes the SavedModel to export_dir atomically (a half-written model is never seen)."""
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        config_path = os.path.join(staging, CONFIG_ASSET)
+        with open(config_path, "w") as f:
+            f.write(cfg.to_json())
+        module = ServingModule(generator, cfg, config_path)
+        model_dir = os.path.join(staging, "model")
+        tf.saved_model.save(module, model_dir, signatures={SERVING_SIGNATURE: module.serve,
+                                                           SAMPLE_SIGNATURE: module.sample})
+        extra = os.path.join(model_dir, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        with tf.io.TFRecordWriter(os.path.join(extra, WARMUP_FILE)) as writer:
+            for log_record in _warmup_requests(cfg, model_name):
+                writer.write(log_record.SerializeToString())
+        if os.path.exists(export_dir):
+            old = export_dir + ".old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(export_dir, old)
+            os.replace(model_dir, export_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(model_dir, export_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return export_dir
+
+
+class ModelDirError(ValueError):
+    """The path is not a WaveGAN SavedModel."""
+
+
+def load_exported(model_dir: str):
+    """(loaded SavedModel, WaveGANConfig) for an exported WaveGAN model directory."""
+    if not os.path.isdir(model_dir):
+        raise ModelDirError(f"model directory not found: {model_dir}")
+    config_path = os.path.join(model_dir, "assets", CONFIG_ASSET)
+    if not os.path.exists(os.path.join(model_dir, "saved_model.pb")) or not os.path.exists(config_path):
+        raise ModelDirError(f"{model_dir} is not an exported WaveGAN model (no saved_model.pb or config asset)")
+    cfg = WaveGANConfig.from_json(open(config_path).read())
+    return tf.saved_model.load(model_dir), cfg

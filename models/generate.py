@@ -1,0 +1,65 @@
+"""Audio from exported models (generate) and from training checkpoints (preview)."""
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from models.audio import write_wav
+from models.export import load_exported
+from models.train import CHECKPOINT_DIR, load_run_config, preview_latents
+from models.wavegan import Generator
+
+
+def generate_wavs(model_dir: str, out_dir: str, n: int = 16, seed: int = 0, label=None,
+                  batch_size: int = 64) -> list:
+    """Writes n clips sampled from `seed` with the model's own `sample` signature."""
+    model, cfg = load_exported(model_dir)
+    if n <= 0:
+        raise ValueError("--n must be positive")
+    if cfg.conditional and label is None:
+        raise ValueError(f"this model is conditional: give a label in [0, {cfg.num_classes})")
+    if label is not None and not cfg.conditional:
+        raise ValueError("this model is unconditional: it takes no label")
+    if label is not None and not 0 <= label < cfg.num_classes:
+        raise ValueError(f"label {label} out of range [0, {cfg.num_classes})")
+    sample = model.signatures["sample"]
+    os.makedirs(out_dir, exist_ok=True)
+    inputs = {"count": tf.constant(n, tf.int32), "seed": tf.constant(seed, tf.int64)}
+    if cfg.conditional:
+        inputs["label"] = tf.constant(label, tf.int32)
+    audio = sample(**inputs)["audio"].numpy()
+    paths = []
+    for i, clip in enumerate(audio):
+        path = os.path.join(out_dir, f"seed{seed}_{i:04d}.wav")
+        write_wav(path, clip, cfg.sample_rate)
+        paths.append(path)
+    return paths
+
+
+def write_previews(run_dir: str, out_dir: str) -> dict:
+    """{step: [wav paths]} of the fixed preview latents for every checkpoint kept."""
+    cfg = load_run_config(run_dir)
+    generator = Generator(cfg)
+    checkpoint = tf.train.Checkpoint(generator=generator)
+    z, labels = preview_latents(cfg)
+    index_files = sorted(glob.glob(os.path.join(run_dir, CHECKPOINT_DIR, "ckpt-*.index")),
+                         key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
+    if not index_files:
+        raise FileNotFoundError(f"no checkpoints in {run_dir}")
+    written = {}
+    for index_file in index_files:
+        prefix = index_file[: -len(".index")]
+        step = int(prefix.rsplit("-", 1)[1])
+        checkpoint.restore(prefix).expect_partial()
+        audio = generator(z, labels, training=False).numpy()
+        folder = os.path.join(out_dir, f"step_{step:07d}")
+        os.makedirs(folder, exist_ok=True)
+        written[step] = []
+        for i, clip in enumerate(audio):
+            path = os.path.join(folder, f"preview_{i}.wav")
+            write_wav(path, clip, cfg.sample_rate)
+            written[step].append(path)
+    return written

@@ -1,0 +1,45 @@
+"""GAN losses as per-example tensors, so distributed training can average them.
+
+Definitions match the WaveGAN reference implementation (train_wavegan.py).
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def discriminator_loss(kind: str, d_real, d_fake):
+    """Per-example critic loss for scores on real and generated audio."""
+    if kind == "dcgan":  # binary cross-entropy on logits, two terms averaged
+        return (tf.nn.softplus(-d_real) + tf.nn.softplus(d_fake)) / 2.0
+    if kind == "lsgan":
+        return (tf.square(d_real - 1.0) + tf.square(d_fake)) / 2.0
+    if kind in ("wgan", "wgan-gp"):
+        return d_fake - d_real
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def generator_loss(kind: str, d_fake):
+    """Per-example generator loss for the critic's scores on generated audio."""
+    if kind == "dcgan":
+        return tf.nn.softplus(-d_fake)
+    if kind == "lsgan":
+        return tf.square(d_fake - 1.0)
+    if kind in ("wgan", "wgan-gp"):
+        return -d_fake
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def gradient_penalty(critic, real, fake, label=None, alpha=None):
+    """Per-example (||grad_x D(x_hat)||_2 - 1)^2 at x_hat = real + alpha (fake - real).
+
+    alpha ~ U[0, 1] per example unless given (Gulrajani et al., 2017).
+    """
+    if alpha is None:
+        alpha = tf.random.uniform([tf.shape(real)[0], 1, 1], 0.0, 1.0)
+    interpolates = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        tape.watch(interpolates)
+        scores = critic(interpolates, label, training=True)
+    grads = tape.gradient(scores, interpolates)
+    slopes = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2]) + 1e-12)
+    return tf.square(slopes - 1.0)

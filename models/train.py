@@ -1,0 +1,243 @@
+"""WaveGAN training: compiled critic/generator steps, checkpoints, TensorBoard.
+
+`Trainer.fit(dataset)` runs until cfg.steps generator steps are done. Each
+generator step is cfg.d_updates critic updates (each on a fresh real batch) and one
+generator update, as in the reference. Checkpoints are written every N steps, every
+T seconds, on SIGINT/SIGTERM and at the end; re-running resumes from the last one.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from models.config import WaveGANConfig
+from models.losses import discriminator_loss, generator_loss, gradient_penalty
+from models.wavegan import Discriminator, Generator
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+EXPORT_DIR = "export"
+PREVIEW_COUNT = 8
+
+
+def preview_latents(cfg: WaveGANConfig, count: int = PREVIEW_COUNT):
+    """The fixed latent vectors (and labels) used for audio summaries and previews."""
+    rng = np.random.RandomState(cfg.seed)
+    z = rng.uniform(-1.0, 1.0, [count, cfg.latent_dim]).astype(np.float32)
+    labels = (np.arange(count) % cfg.num_classes).astype(np.int32) if cfg.conditional else None
+    return z, labels
+
+
+def make_optimizer(cfg: WaveGANConfig, lr: float, beta1: float, beta2: float):
+    import keras
+    if cfg.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    return keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2)
+
+
+class _StopRequested(Exception):
+    pass
+
+
+class Trainer:
+    """Owns the models, optimizers and checkpoint of one run directory."""
+
+    def __init__(self, cfg: WaveGANConfig, run_dir: str, strategy: tf.distribute.Strategy = None):
+        self.cfg, self.run_dir = cfg, run_dir
+        self.strategy = strategy or tf.distribute.get_strategy()
+        os.makedirs(run_dir, exist_ok=True)
+        self._check_config_matches_run()
+        tf.random.set_seed(cfg.seed)
+        with self.strategy.scope():
+            self.generator = Generator(cfg)
+            self.discriminator = Discriminator(cfg)
+            self.g_opt = make_optimizer(cfg, cfg.g_lr, cfg.g_beta1, cfg.g_beta2)
+            self.d_opt = make_optimizer(cfg, cfg.d_lr, cfg.d_beta1, cfg.d_beta2)
+            self.g_opt.build(self.generator.trainable_variables)
+            self.d_opt.build(self.discriminator.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
+                                              g_opt=self.g_opt, d_opt=self.d_opt, step=self.step)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(run_dir, CHECKPOINT_DIR),
+                                                  max_to_keep=5, step_counter=self.step)
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            log.info("resumed from %s at step %d", self.manager.latest_checkpoint, int(self.step))
+        self._train_step = self._build_train_step()
+
+    def _check_config_matches_run(self):
+        path = os.path.join(self.run_dir, CONFIG_FILE)
+        if os.path.exists(path):
+            saved = WaveGANConfig.from_json(open(path).read())
+            # Only run-control options may change between restarts of a run.
+            free = {"steps", "checkpoint_every_steps", "checkpoint_every_secs", "summary_every_steps",
+                    "audio_summary_every_steps", "xla", "shuffle_buffer"}
+            changed = [k for k, v in vars(saved).items() if k not in free and getattr(self.cfg, k) != v]
+            if changed:
+                raise ValueError(f"{self.run_dir} was trained with different options ({', '.join(changed)});"
+                                 " use a new run directory")
+        with open(path, "w") as f:
+            f.write(self.cfg.to_json())
+
+    # ----- the compiled step -----
+    def _build_train_step(self):
+        cfg, G, D = self.cfg, self.generator, self.discriminator
+        global_batch = cfg.batch_size
+
+        def average(per_example):
+            return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
+        def clip(grads):
+            if cfg.grad_clip_norm > 0:
+                grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip_norm)
+            return grads
+
+        def random_labels(n):
+            return tf.random.uniform([n], 0, max(cfg.num_classes, 1), dtype=tf.int32)
+
+        def critic_update(real, label):
+            n = tf.shape(real)[0]
+            label = label if cfg.conditional else None
+            z = tf.random.uniform([n, cfg.latent_dim], -1.0, 1.0)
+            with tf.GradientTape() as tape:
+                fake = G(z, label, training=True)
+                d_real = D(real, label, training=True)
+                d_fake = D(fake, label, training=True)
+                per_example = discriminator_loss(cfg.loss, d_real, d_fake)
+                penalty = tf.zeros_like(per_example)
+                if cfg.loss == "wgan-gp":
+                    penalty = gradient_penalty(D, real, fake, label)
+                loss = average(per_example + cfg.gp_lambda * penalty)
+            variables = D.trainable_variables
+            self.d_opt.apply_gradients(zip(clip(tape.gradient(loss, variables)), variables))
+            if cfg.loss == "wgan":
+                for v in variables:
+                    v.assign(tf.clip_by_value(v, -cfg.wgan_clip, cfg.wgan_clip))
+            return {"d_loss": loss, "gradient_penalty": average(penalty),
+                    "d_real_minus_fake": average(d_real - d_fake)}
+
+        def generator_update(n):
+            label = random_labels(n) if cfg.conditional else None
+            z = tf.random.uniform([n, cfg.latent_dim], -1.0, 1.0)
+            with tf.GradientTape() as tape:
+                loss = average(generator_loss(cfg.loss, D(G(z, label, training=True), label, training=True)))
+            variables = G.trainable_variables
+            self.g_opt.apply_gradients(zip(clip(tape.gradient(loss, variables)), variables))
+            return {"g_loss": loss}
+
+        if cfg.xla:
+            critic_update = tf.function(critic_update, jit_compile=True)
+            generator_update = tf.function(generator_update, jit_compile=True)
+        per_replica_batch = global_batch // self.strategy.num_replicas_in_sync
+        strategy = self.strategy
+
+        def total(values):
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
+
+        @tf.function
+        def train_step(iterator):
+            metrics = {}
+            for _ in range(cfg.d_updates):
+                real, label = next(iterator)
+                metrics = strategy.run(critic_update, args=(real, label))
+            metrics = {k: total(v) for k, v in metrics.items()}
+            g_metrics = strategy.run(generator_update, args=(per_replica_batch,))
+            metrics.update({k: total(v) for k, v in g_metrics.items()})
+            self.step.assign_add(1)
+            return metrics
+
+        return train_step
+
+    # ----- the loop -----
+    def fit(self, dataset: tf.data.Dataset, export: bool = True) -> dict:
+        """Trains to cfg.steps; returns the last metrics. Safe to interrupt and re-run."""
+        cfg = self.cfg
+        if self.cfg.batch_size % self.strategy.num_replicas_in_sync:
+            raise ValueError(f"batch_size {cfg.batch_size} is not divisible by "
+                             f"{self.strategy.num_replicas_in_sync} replicas")
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "logs"))
+        preview_z, preview_labels = preview_latents(cfg)
+        start_step = int(self.step)
+        metrics, last_save, last_log, saved_step = {}, time.time(), 0.0, start_step
+        t0 = time.time()
+        previous_handlers = self._install_stop_handlers()
+        try:
+            while int(self.step) < cfg.steps:
+                metrics = {k: float(v) for k, v in self._train_step(iterator).items()}
+                step = int(self.step)
+                if not all(np.isfinite(list(metrics.values()))):
+                    raise FloatingPointError(f"non-finite loss at step {step}: {metrics}")
+                if step % cfg.summary_every_steps == 0 or step == cfg.steps:
+                    with writer.as_default(step=step):
+                        for name, value in metrics.items():
+                            tf.summary.scalar(name, value)
+                if step % cfg.audio_summary_every_steps == 0 or step == cfg.steps:
+                    audio = self.generator(preview_z, preview_labels, training=False)
+                    with writer.as_default(step=step):
+                        tf.summary.audio("preview", audio, cfg.sample_rate, max_outputs=PREVIEW_COUNT)
+                now = time.time()
+                if step % cfg.checkpoint_every_steps == 0 or now - last_save >= cfg.checkpoint_every_secs:
+                    self.manager.save(checkpoint_number=step)
+                    last_save, saved_step = now, step
+                if now - last_log >= 10 or step == cfg.steps or step == start_step + 1:
+                    rate = (step - start_step) / max(now - t0, 1e-9)
+                    eta = (cfg.steps - step) / rate if rate > 0 else float("inf")
+                    log.info("step %d/%d  %.2f step/s  ETA %s  %s", step, cfg.steps, rate, _hms(eta),
+                             "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+                    last_log = now
+        except (KeyboardInterrupt, _StopRequested):
+            path = self.manager.save(checkpoint_number=int(self.step))
+            log.warning("interrupted: saved %s at step %d; re-run the same command to resume", path,
+                        int(self.step))
+            raise KeyboardInterrupt from None
+        finally:
+            self._restore_handlers(previous_handlers)
+            writer.flush()
+        if self.manager.latest_checkpoint is None or int(self.step) != saved_step:
+            self.manager.save(checkpoint_number=int(self.step))
+        if export:
+            from models.export import export_generator
+            export_generator(self.generator, cfg, os.path.join(self.run_dir, EXPORT_DIR))
+        return metrics
+
+    @staticmethod
+    def _install_stop_handlers():
+        def stop(signum, frame):
+            raise _StopRequested()
+        try:
+            return {signal.SIGTERM: signal.signal(signal.SIGTERM, stop)}
+        except ValueError:  # not the main thread (e.g. inside a worker): no handler
+            return {}
+
+    @staticmethod
+    def _restore_handlers(previous):
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _hms(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s"
+
+
+def load_run_config(run_dir: str) -> WaveGANConfig:
+    path = os.path.join(run_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{run_dir} is not a training run directory (no {CONFIG_FILE})")
+    return WaveGANConfig.from_json(open(path).read())
+
+
+def write_json(path: str, value) -> None:
+    with open(path, "w") as f:
+        json.dump(value, f, indent=2)

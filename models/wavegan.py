@@ -1,0 +1,123 @@
+"""WaveGAN generator and discriminator (Donahue et al., ICLR 2019).
+
+Layer plan follows the reference implementation: a dense projection to 16 steps,
+then stride-4 upsampling layers (the 32768/65536 variants add a stride-2/4 layer),
+and a mirror-image discriminator with LeakyReLU(0.2) and phase shuffle.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from models.config import WaveGANConfig
+from models.layers import (BatchNorm, Conv1D, ConvTranspose1D, Dense, Identity,
+                           UpsampleConv1D, phase_shuffle)
+
+LABEL_EMBED_DIM = 32  # size of G's learned label embedding (conditional models)
+
+
+def _extra_stride(slice_len: int) -> int:
+    """Stride of the sixth layer that 32768 (2) and 65536 (4) add; 0 if none."""
+    return {16384: 0, 32768: 2, 65536: 4}[slice_len]
+
+
+def _channel_plan(cfg: WaveGANConfig):
+    """(base multiplier, [(out_mult, stride)...]) shared by G (forward) and D (reversed)."""
+    extra = _extra_stride(cfg.slice_len)
+    mul = 16 if extra == 0 else 32
+    layers = [(mul // 2 ** (i + 1), 4) for i in range(4)]  # 4 layers halving channels
+    if extra:
+        layers += [(1, 4), (0, extra)]  # then d channels, then the audio channels
+    else:
+        layers += [(0, 4)]
+    return mul, layers
+
+
+class Generator(tf.Module):
+    """z [B, latent] (+ label [B]) -> audio [B, slice_len, channels] in [-1, 1]."""
+
+    def __init__(self, cfg: WaveGANConfig, name="generator"):
+        super().__init__(name=name)
+        self.cfg = cfg
+        d = cfg.model_size
+        mul, plan = _channel_plan(cfg)
+        in_dim = cfg.latent_dim
+        self.label_embedding = None
+        if cfg.conditional:
+            self.label_embedding = tf.Variable(
+                tf.random.normal([cfg.num_classes, LABEL_EMBED_DIM], stddev=0.02), name="label_embedding")
+            in_dim += LABEL_EMBED_DIM
+        self.base_channels = d * mul
+        self.project = Dense(in_dim, 16 * self.base_channels)
+        self.project_bn = BatchNorm(self.base_channels) if cfg.batchnorm else Identity()
+        self.upsamplers, self.norms = [], []
+        in_ch = self.base_channels
+        for i, (out_mult, stride) in enumerate(plan):
+            last = i == len(plan) - 1
+            out_ch = cfg.num_channels if last else d * out_mult
+            if cfg.upsample == "zeros":
+                layer = ConvTranspose1D(in_ch, out_ch, cfg.kernel_len, stride, name=f"upconv_{i}")
+            else:
+                layer = UpsampleConv1D(in_ch, out_ch, cfg.kernel_len, stride, cfg.upsample, name=f"upconv_{i}")
+            self.upsamplers.append(layer)
+            self.norms.append(BatchNorm(out_ch) if cfg.batchnorm and not last else Identity())
+            in_ch = out_ch
+        self.post_proc = (Conv1D(cfg.num_channels, cfg.num_channels, cfg.post_proc_filter_len, use_bias=False,
+                                 name="post_proc") if cfg.post_proc_filter_len else None)
+
+    def __call__(self, z, label=None, training=False):
+        if self.label_embedding is not None:
+            if label is None:
+                raise ValueError("this generator is conditional: a label is required")
+            z = tf.concat([z, tf.gather(self.label_embedding, label)], axis=1)
+        x = self.project(z)
+        x = tf.reshape(x, [-1, 16, self.base_channels])
+        x = tf.nn.relu(self.project_bn(x, training=training))
+        last = len(self.upsamplers) - 1
+        for i, (up, norm) in enumerate(zip(self.upsamplers, self.norms)):
+            x = norm(up(x, training=training), training=training)
+            x = tf.tanh(x) if i == last else tf.nn.relu(x)
+        if self.post_proc is not None:
+            x = self.post_proc(x)
+        return x
+
+
+class Discriminator(tf.Module):
+    """audio [B, slice_len, channels] (+ label) -> one unbounded score per example.
+
+    Conditional models use a projection discriminator (Miyato & Koyama, 2018):
+    score = linear(h) + <embed(label), h>.
+    """
+
+    def __init__(self, cfg: WaveGANConfig, name="discriminator"):
+        super().__init__(name=name)
+        self.cfg = cfg
+        d = cfg.model_size
+        mul, plan = _channel_plan(cfg)
+        # Channels grow d, 2d, 4d, ... as G's shrink; all strides 4, then the extra layer's.
+        out_channels = [d * m for m, _ in reversed(plan[:-1])] + [d * mul]
+        strides = [4] * 5 + ([plan[-1][1]] if len(plan) == 6 else [])
+        self.convs, self.norms = [], []
+        in_ch = cfg.num_channels
+        for i, (out_ch, stride) in enumerate(zip(out_channels, strides)):
+            self.convs.append(Conv1D(in_ch, out_ch, cfg.kernel_len, stride, name=f"downconv_{i}"))
+            self.norms.append(BatchNorm(out_ch) if cfg.batchnorm and i > 0 else Identity())
+            in_ch = out_ch
+        self.feature_dim = 16 * in_ch
+        self.output = Dense(self.feature_dim, 1)
+        self.label_projection = None
+        if cfg.conditional:
+            self.label_projection = tf.Variable(
+                tf.random.normal([cfg.num_classes, self.feature_dim], stddev=0.02), name="label_projection")
+
+    def __call__(self, x, label=None, training=False):
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            x = tf.nn.leaky_relu(norm(conv(x), training=training), alpha=0.2)
+            if training and i < 4:  # the reference shuffles after layers 0-3 only
+                x = phase_shuffle(x, self.cfg.phase_shuffle)
+        h = tf.reshape(x, [-1, self.feature_dim])
+        score = self.output(h)[:, 0]
+        if self.label_projection is not None:
+            if label is None:
+                raise ValueError("this discriminator is conditional: a label is required")
+            score += tf.reduce_sum(tf.gather(self.label_projection, label) * h, axis=1)
+        return score

@@ -1,0 +1,177 @@
+"""The `wavegan` command: one entry point, one subcommand per job.
+
+Errors a user can fix (bad flag, missing path, bad config) print one line and exit 2.
+Heavy libraries load only inside the subcommand that needs them.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + message
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _existing_dir(path: str, what: str) -> str:
+    if not os.path.isdir(path):
+        raise CLIError(f"{what} not found: {path}")
+    return path
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# ----- subcommands -----
+def cmd_train(args):
+    from models.config import WaveGANConfig, config_from_args
+    from models.train import Trainer
+    from models import data
+
+    base = WaveGANConfig.from_json(open(args.config).read()) if args.config else None
+    cfg = config_from_args(args, base)
+    if bool(args.data_dir) == bool(args.tfrecords):
+        raise CLIError("give exactly one of --data-dir or --tfrecords")
+    strategy = _strategy(args.strategy)
+    if args.data_dir:
+        dataset, vocabulary, skipped = data.folder_dataset(_existing_dir(args.data_dir, "data directory"), cfg)
+        for path, reason in skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+    else:
+        dataset = data.tfrecord_dataset(args.tfrecords, cfg)
+    trainer = Trainer(cfg, args.out, strategy=strategy)
+    metrics = trainer.fit(dataset)
+    print(f"trained {int(trainer.step)} steps: " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    print(f"SavedModel: {os.path.join(args.out, 'export')}")
+
+
+def _strategy(name: str):
+    import tensorflow as tf
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def cmd_generate(args):
+    from models.generate import generate_wavs
+    paths = generate_wavs(args.model, args.out, n=args.n, seed=args.seed, label=args.label)
+    print(f"wrote {len(paths)} WAV files to {args.out}")
+
+
+def cmd_preview(args):
+    from models.generate import write_previews
+    written = write_previews(_existing_dir(args.run, "run directory"), args.out)
+    for step, paths in written.items():
+        print(f"step {step}: {len(paths)} previews in {os.path.dirname(paths[0])}")
+
+
+def cmd_demo_data(args):
+    from pipeline.demo_data import make_demo_data
+    paths = make_demo_data(args.out, files_per_class=args.files_per_class, seed=args.seed)
+    print(f"wrote {len(paths)} labelled WAV files to {args.out}")
+
+
+def cmd_demo(args):
+    from models.config import WaveGANConfig
+    from models.data import folder_dataset
+    from models.generate import generate_wavs
+    from models.train import Trainer
+    from pipeline.demo_data import make_demo_data
+
+    data_dir = os.path.join(args.out, "data")
+    paths = make_demo_data(data_dir, files_per_class=args.files_per_class, seed=0)
+    print(f"[1/3] demo data: {len(paths)} drum hits in {data_dir}")
+    cfg = WaveGANConfig(model_size=args.model_size, batch_size=16, steps=args.steps, d_updates=2,
+                        checkpoint_every_steps=max(args.steps // 2, 1), summary_every_steps=10,
+                        audio_summary_every_steps=max(args.steps // 2, 1), phase_shuffle=2)
+    dataset, _, _ = folder_dataset(data_dir, cfg)
+    run_dir = os.path.join(args.out, "run")
+    print(f"[2/3] training a d={cfg.model_size} WaveGAN for {cfg.steps} steps in {run_dir}")
+    Trainer(cfg, run_dir).fit(dataset)
+    wav_dir = os.path.join(args.out, "generated")
+    wavs = generate_wavs(os.path.join(run_dir, "export"), wav_dir, n=8, seed=0)
+    print(f"[3/3] generated {len(wavs)} clips: {wav_dir}")
+    print(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'logs')}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from models.config import add_config_flags
+
+    parser = _Parser(prog="wavegan", description="WaveGAN: train, export and generate raw audio.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("train", help="train a WaveGAN from an audio folder or TFRecords")
+    p.add_argument("--data-dir", help="folder of audio files (labels = parent folder names)")
+    p.add_argument("--tfrecords", help="TFRecord file pattern of the example schema")
+    p.add_argument("--out", required=True, help="run directory: checkpoints, logs, export/")
+    p.add_argument("--config", help="JSON config file; flags override it")
+    p.add_argument("--strategy", choices=["default", "mirrored"], default="default",
+                   help="mirrored = data-parallel over all local GPUs")
+    add_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", help="write WAVs from an exported model")
+    p.add_argument("--model", required=True, help="exported SavedModel directory")
+    p.add_argument("--n", type=int, default=16, help="number of clips")
+    p.add_argument("--seed", type=int, default=0, help="latent seed: same seed, same audio")
+    p.add_argument("--label", type=int, default=None, help="class label (conditional models)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("preview", help="fixed-latent previews for each checkpoint of a run")
+    p.add_argument("--run", required=True, help="training run directory")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("demo-data", help="synthesise a labelled drum-hit dataset (no download)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--files-per-class", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("demo", help="demo data -> short CPU training -> export -> WAVs")
+    p.add_argument("--out", default="demo_output")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--model-size", type=int, default=8)
+    p.add_argument("--files-per-class", type=int, default=40)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from models.audio import AudioDecodeError
+    from models.config import ConfigError
+    from models.data import DataError
+    from models.export import ModelDirError
+    try:
+        args.func(args)
+    except (CLIError, ConfigError, DataError, ModelDirError, AudioDecodeError, FileNotFoundError,
+            ValueError) as error:
+        print(f"wavegan {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"wavegan {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
