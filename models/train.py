@@ -70,8 +70,12 @@ class Trainer:
                                                   max_to_keep=5, step_counter=self.step)
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-            log.info("resumed from %s at step %d", self.manager.latest_checkpoint, int(self.step))
+            log.info("resumed from %s at step %d", self.manager.latest_checkpoint, self.current_step)
         self._train_step = self._build_train_step()
+
+    @property
+    def current_step(self) -> int:
+        return int(self.step.numpy())
 
     def _check_config_matches_run(self):
         path = os.path.join(self.run_dir, CONFIG_FILE)
@@ -166,14 +170,14 @@ class Trainer:
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "logs"))
         preview_z, preview_labels = preview_latents(cfg)
-        start_step = int(self.step)
+        start_step = self.current_step
         metrics, last_save, last_log, saved_step = {}, time.time(), 0.0, start_step
         t0 = time.time()
         previous_handlers = self._install_stop_handlers()
         try:
-            while int(self.step) < cfg.steps:
+            while self.current_step < cfg.steps:
                 metrics = {k: float(v) for k, v in self._train_step(iterator).items()}
-                step = int(self.step)
+                step = self.current_step
                 if not all(np.isfinite(list(metrics.values()))):
                     raise FloatingPointError(f"non-finite loss at step {step}: {metrics}")
                 if step % cfg.summary_every_steps == 0 or step == cfg.steps:
@@ -195,15 +199,15 @@ class Trainer:
                              "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
                     last_log = now
         except (KeyboardInterrupt, _StopRequested):
-            path = self.manager.save(checkpoint_number=int(self.step))
+            path = self.manager.save(checkpoint_number=self.current_step)
             log.warning("interrupted: saved %s at step %d; re-run the same command to resume", path,
-                        int(self.step))
+                        self.current_step)
             raise KeyboardInterrupt from None
         finally:
             self._restore_handlers(previous_handlers)
             writer.flush()
-        if self.manager.latest_checkpoint is None or int(self.step) != saved_step:
-            self.manager.save(checkpoint_number=int(self.step))
+        if self.manager.latest_checkpoint is None or self.current_step != saved_step:
+            self.manager.save(checkpoint_number=self.current_step)
         if export:
             from models.export import export_generator
             export_generator(self.generator, cfg, os.path.join(self.run_dir, EXPORT_DIR))

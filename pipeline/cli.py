@@ -52,7 +52,7 @@ def cmd_train(args):
         dataset = data.tfrecord_dataset(args.tfrecords, cfg)
     trainer = Trainer(cfg, args.out, strategy=strategy)
     metrics = trainer.fit(dataset)
-    print(f"trained {int(trainer.step)} steps: " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    print(f"trained {trainer.current_step} steps: " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     print(f"SavedModel: {os.path.join(args.out, 'export')}")
 
 

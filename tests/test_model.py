@@ -1,0 +1,120 @@
+"""WaveGAN architecture: shapes, polyphase upsampling, phase shuffle, config."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.config import ConfigError, WaveGANConfig
+from models.layers import ConvTranspose1D, phase_shuffle
+from models.wavegan import Discriminator, Generator
+from tests.conftest import tiny_config
+
+
+@pytest.mark.parametrize("slice_len", [16384, 32768, 65536])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_shapes_for_every_slice_length_and_channel_count(slice_len, channels):
+    cfg = tiny_config(slice_len=slice_len, num_channels=channels, model_size=2)
+    G, D = Generator(cfg), Discriminator(cfg)
+    audio = G(tf.random.uniform([2, cfg.latent_dim], -1, 1))
+    assert audio.shape == (2, slice_len, channels)
+    assert np.all(np.abs(audio.numpy()) <= 1.0)
+    assert D(audio, training=True).shape == (2,)
+
+
+@pytest.mark.parametrize("upsample", ["zeros", "nn", "linear", "cubic"])
+def test_every_upsampling_mode_batchnorm_and_post_filter(upsample):
+    cfg = tiny_config(upsample=upsample, batchnorm=True, post_proc_filter_len=32, model_size=2)
+    G = Generator(cfg)
+    z = tf.random.uniform([3, cfg.latent_dim], -1, 1)
+    train_out, infer_out = G(z, training=True), G(z, training=False)
+    assert train_out.shape == infer_out.shape == (3, 16384, 1)
+    assert G.post_proc.kernel.shape == (32, 1, 1)
+    bn = G.norms[0]
+    assert not np.allclose(bn.moving_mean.numpy(), 0.0), "training mode must update BN statistics"
+
+
+def naive_transposed_conv(x, kernel, stride):
+    """Zero-stuff by `stride`, then correlate with the centred kernel ('same' output)."""
+    batch, length, in_ch = x.shape
+    k_len, _, out_ch = kernel.shape
+    stuffed = np.zeros([batch, length * stride, in_ch], np.float64)
+    stuffed[:, ::stride] = x
+    centre = (k_len - 1) // 2
+    padded = np.pad(stuffed, [(0, 0), (centre, k_len - 1 - centre), (0, 0)])
+    out = np.zeros([batch, length * stride, out_ch])
+    for o in range(length * stride):
+        out[:, o] = np.einsum("bki,kio->bo", padded[:, o:o + k_len], kernel)
+    return out
+
+
+@pytest.mark.parametrize("kernel_len,stride", [(25, 4), (25, 2), (24, 4), (5, 3)])
+def test_polyphase_layer_equals_a_transposed_convolution(kernel_len, stride):
+    layer = ConvTranspose1D(3, 5, kernel_len, stride)
+    layer.b.assign(tf.random.normal([5]))
+    x = np.random.RandomState(0).randn(2, 11, 3).astype(np.float32)
+    expected = naive_transposed_conv(x, layer.transposed_kernel(), stride) + layer.b.numpy()
+    np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-4)
+    np.testing.assert_allclose(layer(x, training=True).numpy(), expected, atol=1e-4)
+
+
+def test_polyphase_missing_taps_stay_zero_under_training():
+    layer = ConvTranspose1D(2, 3, 25, 4)
+    missing = layer.tap_mask.numpy() == 0
+    assert missing.any()
+    opt = tf.keras.optimizers.Adam(0.1)
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(layer(tf.ones([1, 4, 2]), training=True) - 1))
+        opt.apply_gradients([(tape.gradient(loss, layer.kernel), layer.kernel)])
+    kernel = layer.kernel.numpy()
+    assert np.all(kernel[np.broadcast_to(missing, kernel.shape)] == 0)
+
+
+def test_phase_shuffle_shifts_within_radius_with_reflection():
+    x = tf.reshape(tf.range(20, dtype=tf.float32), [1, 20, 1])
+    seen = set()
+    for seed in range(60):
+        tf.random.set_seed(seed)
+        y = phase_shuffle(x, 2).numpy()[0, :, 0]
+        assert y.shape == (20,)
+        shift = int(y[10] - 10)  # interior samples move by the phase
+        assert -2 <= shift <= 2
+        np.testing.assert_array_equal(y[2:18], np.arange(2, 18) + shift)
+        if shift < 0:  # delayed: the start is reflection-padded (..., x[2], x[1])
+            np.testing.assert_array_equal(y[:-shift], np.arange(-shift, 0, -1))
+        elif shift > 0:  # advanced: the end is reflection-padded (x[18], x[17], ...)
+            np.testing.assert_array_equal(y[-shift:], 19 - np.arange(1, shift + 1))
+        seen.add(shift)
+    assert seen == {-2, -1, 0, 1, 2}
+    np.testing.assert_array_equal(phase_shuffle(x, 0).numpy(), x.numpy())
+
+
+def test_conditional_generator_depends_on_label():
+    cfg = tiny_config(num_classes=3, model_size=2)
+    G, D = Generator(cfg), Discriminator(cfg)
+    z = tf.random.uniform([1, cfg.latent_dim], -1, 1)
+    outs = [G(z, tf.constant([k]))[0].numpy() for k in range(3)]
+    assert not np.allclose(outs[0], outs[1]) and not np.allclose(outs[1], outs[2])
+    x = tf.constant(outs[0][None])
+    assert D(x, tf.constant([0])).numpy() != D(x, tf.constant([1])).numpy()
+    with pytest.raises(ValueError, match="label is required"):
+        G(z)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(slice_len=1000), "slice_len"),
+    (dict(model_size=-1), "model_size"),
+    (dict(loss="hinge"), "loss"),
+    (dict(upsample="bilinear"), "upsample"),
+    (dict(num_classes=1), "num_classes"),
+    (dict(g_beta1=1.5), "g_beta1"),
+])
+def test_bad_config_values_are_clear_errors(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        WaveGANConfig(**bad)
+
+
+def test_config_round_trips_through_json_and_rejects_unknown_keys():
+    cfg = WaveGANConfig(model_size=16, loss="lsgan", num_classes=4)
+    assert WaveGANConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ConfigError, match="unknown config option"):
+        WaveGANConfig.from_dict({"modelsize": 3})

@@ -1,0 +1,110 @@
+"""Losses, gradient penalty, training steps, checkpoint/resume, distribution."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.losses import discriminator_loss, generator_loss, gradient_penalty
+from models.train import Trainer
+from tests.conftest import random_audio_dataset, tiny_config
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "lsgan", "wgan", "wgan-gp"])
+def test_each_loss_moves_in_the_right_direction(kind):
+    low, high = tf.constant([-1.0]), tf.constant([1.0])
+    # The critic is rewarded for scoring real high and fake low...
+    assert discriminator_loss(kind, high, low) < discriminator_loss(kind, low, high)
+    # ...and the generator for fakes the critic scores high.
+    assert generator_loss(kind, high) < generator_loss(kind, low)
+
+
+def test_dcgan_loss_matches_binary_cross_entropy():
+    d_real, d_fake = tf.constant([0.3]), tf.constant([-0.7])
+    bce = lambda logit, target: -(target * np.log(1 / (1 + np.exp(-logit))) +  # noqa: E731
+                                  (1 - target) * np.log(1 - 1 / (1 + np.exp(-logit))))
+    expected = (bce(0.3, 1) + bce(-0.7, 0)) / 2
+    np.testing.assert_allclose(discriminator_loss("dcgan", d_real, d_fake).numpy(), [expected], rtol=1e-5)
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    w = tf.constant(np.random.RandomState(0).randn(1, 8, 1).astype(np.float32))
+    critic = lambda x, label, training: tf.reduce_sum(x * w, axis=[1, 2])  # noqa: E731
+    real, fake = tf.random.normal([3, 8, 1]), tf.random.normal([3, 8, 1])
+    expected = (np.linalg.norm(w.numpy()) - 1.0) ** 2  # the gradient is w everywhere
+    np.testing.assert_allclose(gradient_penalty(critic, real, fake).numpy(), [expected] * 3, rtol=1e-5)
+
+
+def test_gradient_penalty_of_a_quadratic_critic_at_known_interpolates():
+    critic = lambda x, label, training: tf.reduce_sum(tf.square(x), axis=[1, 2])  # noqa: E731
+    real = tf.constant([[[1.0], [0.0]], [[0.0], [0.0]]])
+    fake = tf.constant([[[0.0], [1.0]], [[0.0], [2.0]]])
+    alpha = tf.constant([0.5, 0.25])[:, None, None]
+    # x_hat = (0.5, 0.5) and (0, 0.5); grad = 2 x_hat; norms sqrt(2)/... by hand:
+    expected = [(2 * np.sqrt(0.5) - 1) ** 2, (2 * 0.5 - 1) ** 2]
+    np.testing.assert_allclose(gradient_penalty(critic, real, fake, alpha=alpha).numpy(), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+def _weights(module):
+    return [v.numpy().copy() for v in module.trainable_variables]
+
+
+@pytest.mark.parametrize("loss", ["dcgan", "lsgan", "wgan", "wgan-gp"])
+def test_training_steps_change_weights_and_keep_losses_finite(tmp_path, loss):
+    cfg = tiny_config(loss=loss, steps=2, optimizer="rmsprop" if loss == "wgan" else "adam")
+    trainer = Trainer(cfg, str(tmp_path))
+    g_before, d_before = _weights(trainer.generator), _weights(trainer.discriminator)
+    metrics = trainer.fit(random_audio_dataset(cfg), export=False)
+    assert trainer.current_step == 2
+    assert set(metrics) >= {"d_loss", "g_loss", "gradient_penalty", "d_real_minus_fake"}
+    assert all(np.isfinite(v) for v in metrics.values())
+    assert any(not np.array_equal(a, b) for a, b in zip(g_before, _weights(trainer.generator)))
+    assert any(not np.array_equal(a, b) for a, b in zip(d_before, _weights(trainer.discriminator)))
+    if loss == "wgan":
+        assert all(np.max(np.abs(w)) <= cfg.wgan_clip + 1e-7 for w in _weights(trainer.discriminator))
+    if loss == "wgan-gp":
+        assert metrics["gradient_penalty"] > 0
+    assert tf.io.gfile.glob(os.path.join(str(tmp_path), "logs", "events.out.tfevents.*"))
+
+
+def test_resume_continues_the_step_count_with_the_saved_weights(tmp_path):
+    cfg = tiny_config(steps=2)
+    first = Trainer(cfg, str(tmp_path))
+    first.fit(random_audio_dataset(cfg), export=False)
+    saved = _weights(first.generator)
+    saved_iterations = int(first.g_opt.iterations.numpy())
+    resumed = Trainer(cfg.replace(steps=4), str(tmp_path))
+    assert resumed.current_step == 2
+    assert int(resumed.g_opt.iterations.numpy()) == saved_iterations == 2
+    for a, b in zip(saved, _weights(resumed.generator)):
+        np.testing.assert_array_equal(a, b)
+    resumed.fit(random_audio_dataset(cfg), export=False)
+    assert resumed.current_step == 4
+    assert os.path.basename(resumed.manager.latest_checkpoint) == "ckpt-4"
+
+
+def test_a_run_directory_refuses_a_different_model(tmp_path):
+    Trainer(tiny_config(), str(tmp_path))
+    with pytest.raises(ValueError, match="model_size"):
+        Trainer(tiny_config(model_size=8), str(tmp_path))
+
+
+def test_conditional_training_runs_with_labels(tmp_path):
+    cfg = tiny_config(num_classes=3, steps=1)
+    trainer = Trainer(cfg, str(tmp_path))
+    metrics = trainer.fit(random_audio_dataset(cfg), export=False)
+    assert np.isfinite(metrics["d_loss"])
+
+
+def test_two_device_mirrored_strategy_step(tmp_path):
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    assert len(devices) == 2, "conftest should have made two logical CPUs"
+    strategy = tf.distribute.MirroredStrategy(devices)
+    cfg = tiny_config(steps=2, batchnorm=True)
+    trainer = Trainer(cfg, str(tmp_path), strategy=strategy)
+    assert trainer.strategy.num_replicas_in_sync == 2
+    before = _weights(trainer.generator)
+    metrics = trainer.fit(random_audio_dataset(cfg), export=False)
+    assert trainer.current_step == 2 and all(np.isfinite(v) for v in metrics.values())
+    assert any(not np.array_equal(a, b) for a, b in zip(before, _weights(trainer.generator)))
