@@ -88,6 +88,7 @@ class WaveGANConfig:
             need(getattr(self, name) > 0, name, "must be positive")
         for name in ("g_beta1", "g_beta2", "d_beta1", "d_beta2"):
             need(0 <= getattr(self, name) < 1, name, "must be in [0, 1)")
+        need(self.kernel_len >= 4, "kernel_len", "must be at least the stride (4)")
         need(self.num_classes != 1, "num_classes", "a conditional model needs at least 2 classes")
         return self
 
