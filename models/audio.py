@@ -1,12 +1,18 @@
-"""Decoding, resampling, slicing and writing audio: shared by training and ingest."""
+"""Decoding, resampling, slicing and writing audio: shared by training and ingest.
+
+Files are decoded in blocks and resampled with a streaming resampler, so memory
+stays flat whatever a file's length. Every failure is an AudioDecodeError whose
+message is the reason reported for that file.
+"""
 from __future__ import annotations
 
 import os
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".m4a")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".m4a", ".aac")
+FFMPEG_EXTENSIONS = (".m4a", ".aac")  # not libsndfile's: decoded by audioread with ffmpeg
 
 
 class AudioDecodeError(Exception):
@@ -14,29 +20,12 @@ class AudioDecodeError(Exception):
 
 
 def list_audio_files(root: str) -> list:
-    """Audio files under `root`, sorted, by extension."""
+    """Files under `root` with an audio extension, sorted (local or any tf.io.gfile path)."""
+    import tensorflow as tf
     found = []
-    for folder, _, names in os.walk(root):
-        for name in names:
-            if name.lower().endswith(AUDIO_EXTENSIONS):
-                found.append(os.path.join(folder, name))
+    for folder, _, names in tf.io.gfile.walk(root):
+        found.extend(os.path.join(folder, n) for n in names if n.lower().endswith(AUDIO_EXTENSIONS))
     return sorted(found)
-
-
-def _read_raw(path: str) -> Tuple[np.ndarray, int]:
-    """float32 [n, channels] at the file's own rate; soundfile first, then audioread."""
-    import soundfile as sf
-    try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-        return data, rate
-    except Exception as sf_error:  # noqa: BLE001 - fall back to librosa/audioread (mp3, m4a)
-        try:
-            import librosa
-            data, rate = librosa.load(path, sr=None, mono=False, dtype=np.float32)
-        except Exception as error:  # noqa: BLE001
-            raise AudioDecodeError(f"cannot decode: {sf_error}; {type(error).__name__}: {error}") from None
-        data = data[:, None] if data.ndim == 1 else data.T
-        return np.ascontiguousarray(data), int(rate)
 
 
 def fit_channels(data: np.ndarray, num_channels: int) -> np.ndarray:
@@ -52,42 +41,143 @@ def fit_channels(data: np.ndarray, num_channels: int) -> np.ndarray:
     raise AudioDecodeError(f"has {data.shape[1]} channels, cannot make {num_channels}")
 
 
-def resample(data: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
-    if rate == target_rate:
-        return data
-    import soxr
-    return soxr.resample(data, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+def _check_finite(block: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(block)):
+        raise AudioDecodeError("contains NaN or Inf samples")
+    return block
+
+
+def _raw_blocks(path: str, block_frames: int) -> Tuple[int, Iterator[np.ndarray]]:
+    """(rate, blocks of float32 [n, ch]) at the file's rate.
+
+    libsndfile (WAV, FLAC, OGG, MP3, AIFF, ...) streams; other formats (M4A/AAC)
+    go through audioread/ffmpeg and are read whole.
+    """
+    import soundfile as sf
+    try:
+        handle = sf.SoundFile(path)
+    except Exception as sf_error:  # noqa: BLE001 - libsndfile's reason is the report's
+        if path.lower().endswith(FFMPEG_EXTENSIONS):
+            return _audioread_blocks(path, block_frames)
+        reason = str(sf_error).split(": ", 1)[-1].strip() or type(sf_error).__name__
+        raise AudioDecodeError(f"corrupt, unsupported or not audio: {reason}") from None
+
+    def blocks():
+        with handle:
+            while True:
+                try:
+                    block = handle.read(block_frames, dtype="float32", always_2d=True)
+                except Exception as error:  # noqa: BLE001
+                    raise AudioDecodeError(f"corrupt or truncated: {error}") from None
+                if not len(block):
+                    return
+                yield _check_finite(block)
+    return handle.samplerate, blocks()
+
+
+def _audioread_blocks(path, block_frames):
+    import warnings
+    try:
+        import audioread
+        import librosa
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data, rate = librosa.load(path, sr=None, mono=False, dtype=np.float32)
+    except audioread.NoBackendError:
+        raise AudioDecodeError("cannot decode this format without ffmpeg (install ffmpeg)") from None
+    except Exception as error:  # noqa: BLE001
+        raise AudioDecodeError(f"corrupt, unsupported or not audio: {type(error).__name__} {error}") from None
+    data = data[:, None] if data.ndim == 1 else data.T
+
+    def blocks():
+        for start in range(0, len(data), block_frames):
+            yield _check_finite(np.ascontiguousarray(data[start:start + block_frames]))
+    return int(rate), blocks()
+
+
+def decode_blocks(path: str, sample_rate: int, num_channels: int = 1,
+                  block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """float32 [n, num_channels] blocks at `sample_rate`, resampled as a stream."""
+    if os.path.exists(path) and os.path.getsize(path) == 0:
+        raise AudioDecodeError("empty file (0 bytes)")
+    rate, blocks = _raw_blocks(path, max(1, int(block_seconds * 48000)))
+    resampler = None
+    if rate != sample_rate:
+        import soxr
+        resampler = soxr.ResampleStream(rate, sample_rate, num_channels, dtype="float32", quality="HQ")
+    total = 0
+    for block in blocks:
+        block = fit_channels(block, num_channels)
+        total += len(block)
+        if resampler is not None:
+            block = resampler.resample_chunk(block)
+        if len(block):
+            yield block
+    if total == 0:
+        raise AudioDecodeError("no samples (zero-length audio)")
+    if resampler is not None:
+        tail = resampler.resample_chunk(np.zeros([0, num_channels], np.float32), last=True)
+        if len(tail):
+            yield tail
 
 
 def load_audio(path: str, sample_rate: int, num_channels: int = 1) -> np.ndarray:
-    """float32 [n, num_channels] at `sample_rate`; raises AudioDecodeError with a reason."""
-    if os.path.getsize(path) == 0:
-        raise AudioDecodeError("empty file")
-    data, rate = _read_raw(path)
-    if data.size == 0:
-        raise AudioDecodeError("no samples")
-    if not np.all(np.isfinite(data)):
-        raise AudioDecodeError("contains NaN or Inf samples")
-    return resample(fit_channels(data, num_channels), rate, sample_rate)
+    """The whole file as float32 [n, num_channels] at `sample_rate`."""
+    return np.concatenate(list(decode_blocks(path, sample_rate, num_channels)))
+
+
+def db_to_amplitude(db: float) -> float:
+    return float(10.0 ** (db / 20.0))
+
+
+def scan_levels(blocks, threshold: float):
+    """(peak, first index above threshold, last index above threshold + 1, length)."""
+    peak, first, last, pos = 0.0, None, 0, 0
+    for block in blocks:
+        loud = np.nonzero(np.max(np.abs(block), axis=1) > threshold)[0]
+        if len(loud):
+            first = pos + loud[0] if first is None else first
+            last = pos + loud[-1] + 1
+        peak = max(peak, float(np.max(np.abs(block))))
+        pos += len(block)
+    return peak, (first if first is not None else 0), last, pos
+
+
+def slice_blocks(blocks, slice_len: int, *, hop: int, first_only: bool = False, pad_end: bool = True,
+                 start: int = 0, end: Optional[int] = None) -> Iterator[Tuple[int, np.ndarray]]:
+    """(offset, [slice_len, ch]) slices of the samples [start, end) of a block stream.
+
+    Consecutive slices start `hop` samples apart. Only about one slice plus one block
+    is held in memory. With pad_end, the last partial slice is zero-padded.
+    """
+    buffer, buffer_start, position, next_offset = None, start, 0, start
+    for block in blocks:
+        block_start, position = position, position + len(block)
+        lo = max(start - block_start, 0)
+        hi = len(block) if end is None else min(end - block_start, len(block))
+        if hi > lo:
+            piece = block[lo:hi]
+            buffer = piece if buffer is None or not len(buffer) else np.concatenate([buffer, piece])
+            while next_offset + slice_len <= buffer_start + len(buffer):
+                i = next_offset - buffer_start
+                yield next_offset, buffer[i:i + slice_len]
+                if first_only:
+                    return
+                next_offset += hop
+            consumed = min(next_offset - buffer_start, len(buffer))
+            buffer, buffer_start = buffer[consumed:], buffer_start + consumed
+        if end is not None and position >= end:
+            break
+    if pad_end and buffer is not None and next_offset < buffer_start + len(buffer):
+        rest = buffer[next_offset - buffer_start:]
+        yield next_offset, np.pad(rest, [(0, slice_len - len(rest)), (0, 0)])
 
 
 def slice_audio(data: np.ndarray, slice_len: int, *, overlap: float = 0.0, first_only: bool = False,
                 pad_end: bool = True) -> Iterator[Tuple[int, np.ndarray]]:
-    """Yields (offset, [slice_len, channels]) slices; the tail is zero-padded if pad_end."""
+    """slice_blocks over one in-memory array."""
     hop = max(1, int(round(slice_len * (1.0 - overlap))))
-    n = data.shape[0]
-    offset = 0
-    while offset < n:
-        piece = data[offset:offset + slice_len]
-        if piece.shape[0] < slice_len:
-            if not pad_end and offset + slice_len > n:
-                # Unpadded: a short file still gives nothing; a long one drops its tail.
-                return
-            piece = np.pad(piece, [(0, slice_len - piece.shape[0]), (0, 0)])
-        yield offset, piece
-        if first_only:
-            return
-        offset += hop
+    return slice_blocks([data], slice_len, hop=hop, first_only=first_only, pad_end=pad_end)
 
 
 def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:

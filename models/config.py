@@ -21,8 +21,36 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field."""
 
 
+class _ConfigBase:
+    """Validation on construction and one JSON form (run dirs, SavedModel assets, TFX)."""
+
+    def __post_init__(self):
+        self.validate()
+
+    def _need(self, ok: bool, name: str, why: str):
+        if not ok:
+            raise ConfigError(f"invalid {name}={getattr(self, name)!r}: {why}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown option(s) for {cls.__name__}: {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
 @dataclass
-class WaveGANConfig:
+class WaveGANConfig(_ConfigBase):
     # --- data ---
     slice_len: int = field(default=16384, metadata={"help": "samples per slice: 16384, 32768 or 65536"})
     sample_rate: int = field(default=16000, metadata={"help": "audio sample rate in Hz"})
@@ -61,18 +89,12 @@ class WaveGANConfig:
     xla: bool = field(default=False, metadata={"help": "compile train steps with XLA"})
     seed: int = field(default=0, metadata={"help": "random seed"})
 
-    def __post_init__(self):
-        self.validate()
-
     @property
     def conditional(self) -> bool:
         return self.num_classes > 0
 
     def validate(self) -> "WaveGANConfig":
-        def need(ok: bool, name: str, why: str):
-            if not ok:
-                raise ConfigError(f"invalid {name}={getattr(self, name)!r}: {why}")
-
+        need = self._need
         need(self.slice_len in SLICE_LENGTHS, "slice_len", f"must be one of {SLICE_LENGTHS}")
         need(self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
         need(self.upsample in UPSAMPLES, "upsample", f"must be one of {UPSAMPLES}")
@@ -92,30 +114,12 @@ class WaveGANConfig:
         need(self.num_classes != 1, "num_classes", "a conditional model needs at least 2 classes")
         return self
 
-    # --- serialisation: one JSON form for run dirs, SavedModel assets and TFX ---
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "WaveGANConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown config option(s): {', '.join(unknown)}")
-        return cls(**values)
-
-    @classmethod
-    def from_json(cls, text: str) -> "WaveGANConfig":
-        return cls.from_dict(json.loads(text))
-
-    def replace(self, **changes) -> "WaveGANConfig":
-        return dataclasses.replace(self, **changes)
-
-
-def add_config_flags(parser: argparse.ArgumentParser, skip: tuple = ()) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, config_class=None, title="model and training options",
+                     skip: tuple = ()) -> None:
     """Adds one --flag per config field (dashes for underscores), default None = unset."""
-    group = parser.add_argument_group("model and training options")
-    for f in fields(WaveGANConfig):
+    group = parser.add_argument_group(title)
+    for f in fields(config_class or WaveGANConfig):
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
@@ -128,11 +132,42 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple = ()) -> None:
             group.add_argument(flag, dest=f.name, type=kind, default=None, help=help_text)
 
 
-def config_from_args(args: argparse.Namespace, base: Optional[WaveGANConfig] = None) -> WaveGANConfig:
+def config_from_args(args: argparse.Namespace, base=None, config_class=None):
     """Overrides `base` (or the defaults) with the flags the user actually gave."""
+    if config_class is None:
+        config_class = type(base) if base is not None else WaveGANConfig
     values = dataclasses.asdict(base) if base is not None else {}
-    for f in fields(WaveGANConfig):
+    for f in fields(config_class):
         given = getattr(args, f.name, None)
         if given is not None:
             values[f.name] = given
-    return WaveGANConfig.from_dict(values)
+    return config_class.from_dict(values)
+
+
+LABEL_SOURCES = ("none", "folder", "prefix")
+
+
+@dataclass
+class IngestConfig(_ConfigBase):
+    """How raw audio becomes training slices. Rate, channels and slice length are the
+    trainer's (WaveGANConfig), passed alongside, so the two can never disagree."""
+
+    overlap: float = field(default=0.0, metadata={"help": "overlap ratio between consecutive slices, [0, 1)"})
+    first_slice_only: bool = field(default=False, metadata={"help": "keep only each file's first slice (sound effects)"})
+    pad_end: bool = field(default=True, metadata={"help": "zero-pad the last (or only) slice of a file"})
+    normalize: bool = field(default=False, metadata={"help": "peak-normalise each file to 1.0"})
+    trim_silence: bool = field(default=False, metadata={"help": "trim leading and trailing silence"})
+    drop_silent_slices: bool = field(default=False, metadata={"help": "drop slices quieter than the threshold"})
+    silence_threshold_db: float = field(default=-50.0, metadata={"help": "silence level in dBFS (trim and drop)"})
+    label_source: str = field(default="folder", metadata={"help": "labels: none, folder (parent folder name) or prefix (file name before the first '_')"})
+    eval_percent: int = field(default=10, metadata={"help": "percent of source files in the eval split"})
+    block_seconds: float = field(default=30.0, metadata={"help": "decode long files in blocks of this many seconds"})
+
+    def validate(self) -> "IngestConfig":
+        need = self._need
+        need(0.0 <= self.overlap < 1.0, "overlap", "must be in [0, 1)")
+        need(self.silence_threshold_db < 0, "silence_threshold_db", "must be negative (dBFS)")
+        need(self.label_source in LABEL_SOURCES, "label_source", f"must be one of {LABEL_SOURCES}")
+        need(0 < self.eval_percent < 100, "eval_percent", "must be in (0, 100)")
+        need(self.block_seconds > 0, "block_seconds", "must be positive")
+        return self

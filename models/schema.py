@@ -10,6 +10,7 @@ import tensorflow as tf
 
 AUDIO = "audio"              # float list, slice_len * channels
 LABEL = "label"              # int64, index into the label vocabulary; -1 = unlabelled
+LABEL_NAME = "label_name"    # bytes, the label as text ("" = unlabelled): TFDV sees new labels
 SOURCE_ID = "source_id"      # bytes, the source file's path relative to the data root
 OFFSET = "offset"            # int64, first sample of the slice in the (resampled) source
 SAMPLE_RATE = "sample_rate"  # int64, Hz
@@ -31,7 +32,7 @@ def slice_stats(audio: np.ndarray) -> dict:
 
 
 def make_example(audio: np.ndarray, *, sample_rate: int, source_id: str, offset: int,
-                 label: int = NO_LABEL, source_duration: float = 0.0) -> tf.train.Example:
+                 label: int = NO_LABEL, label_name: str = "", source_duration: float = 0.0) -> tf.train.Example:
     """Builds the Example for one slice; `audio` is [slice_len, channels] float32."""
     stats = slice_stats(audio)
     floats = lambda v: tf.train.Feature(float_list=tf.train.FloatList(value=v))  # noqa: E731
@@ -39,6 +40,7 @@ def make_example(audio: np.ndarray, *, sample_rate: int, source_id: str, offset:
     feature = {
         AUDIO: floats(audio.astype(np.float32).ravel()),
         LABEL: ints([int(label)]),
+        LABEL_NAME: tf.train.Feature(bytes_list=tf.train.BytesList(value=[label_name.encode()])),
         SOURCE_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[source_id.encode()])),
         OFFSET: ints([int(offset)]),
         SAMPLE_RATE: ints([int(sample_rate)]),

@@ -76,6 +76,29 @@ def cmd_preview(args):
         print(f"step {step}: {len(paths)} previews in {os.path.dirname(paths[0])}")
 
 
+def cmd_ingest(args):
+    from components.audio_example_gen import run_standalone
+    from components.audio_ingest import IngestError
+    from models.config import IngestConfig, WaveGANConfig, config_from_args
+
+    model_cfg = config_from_args(args, WaveGANConfig.from_json(open(args.config).read()) if args.config else None)
+    ingest_cfg = config_from_args(args, config_class=IngestConfig)
+    _existing_dir(args.data_dir, "data directory")
+    beam_args = list(args.beam_arg or [])
+    if args.workers > 1:
+        beam_args += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+    try:
+        report = run_standalone(args.data_dir, args.out, model_cfg, ingest_cfg, beam_args)
+    except IngestError as error:
+        raise CLIError(str(error)) from None
+    for skipped in report["skipped"]:
+        print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
+    print(f"{report['files_ok']} files ok, {report['files_partial']} partial, {report['files_skipped']} skipped; "
+          f"{report['slices']} slices ({report['audio_seconds']:.1f} s of audio), "
+          f"{len(report['labels'])} labels")
+    print(f"examples: {os.path.join(args.out, 'examples')}  report: {os.path.join(args.out, 'report')}")
+
+
 def cmd_demo_data(args):
     from pipeline.demo_data import make_demo_data
     paths = make_demo_data(args.out, files_per_class=args.files_per_class, seed=args.seed)
@@ -106,7 +129,7 @@ def cmd_demo(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from models.config import add_config_flags
+    from models.config import IngestConfig, add_config_flags
 
     parser = _Parser(prog="wavegan", description="WaveGAN: train, export and generate raw audio.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -136,6 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_preview)
 
+    p = sub.add_parser("ingest", help="audio folder -> TFRecord examples (train/eval) and a report")
+    p.add_argument("--data-dir", required=True, help="folder tree of audio files")
+    p.add_argument("--out", required=True, help="output: examples/, report/, vocabulary/")
+    p.add_argument("--config", help="JSON model config (sample rate, slice length, channels)")
+    p.add_argument("--workers", type=int, default=1, help="Beam DirectRunner worker processes")
+    p.add_argument("--beam-arg", action="append", help="extra Beam pipeline option, e.g. --beam-arg=--runner=FlinkRunner")
+    for name, kind, help_text in (("sample-rate", int, "target sample rate (default 16000)"),
+                                  ("slice-len", int, "samples per slice (default 16384)"),
+                                  ("num-channels", int, "channels to keep (default 1 = mix down)")):
+        p.add_argument(f"--{name}", dest=name.replace("-", "_"), type=kind, help=help_text)
+    add_config_flags(p, IngestConfig, "segmentation and labelling options")
+    p.set_defaults(func=cmd_ingest)
+
     p = sub.add_parser("demo-data", help="synthesise a labelled drum-hit dataset (no download)")
     p.add_argument("--out", required=True)
     p.add_argument("--files-per-class", type=int, default=60)
@@ -161,9 +197,10 @@ def main(argv=None) -> int:
     from models.config import ConfigError
     from models.data import DataError
     from models.export import ModelDirError
+    from components.audio_ingest import IngestError
     try:
         args.func(args)
-    except (CLIError, ConfigError, DataError, ModelDirError, AudioDecodeError, FileNotFoundError,
+    except (CLIError, ConfigError, DataError, ModelDirError, AudioDecodeError, IngestError, FileNotFoundError,
             ValueError) as error:
         print(f"wavegan {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE

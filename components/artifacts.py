@@ -1,0 +1,12 @@
+"""Artifact types of this project (stored in ML Metadata by these names)."""
+from tfx.types.artifact import Artifact
+
+
+class IngestReport(Artifact):
+    """ingest_report.json: totals and every skipped file with its reason."""
+    TYPE_NAME = "WaveGANIngestReport"
+
+
+class LabelVocabulary(Artifact):
+    """labels.txt: one label name per line; line number = integer label."""
+    TYPE_NAME = "WaveGANLabelVocabulary"

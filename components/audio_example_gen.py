@@ -1,0 +1,146 @@
+"""AudioExampleGen: a TFX ExampleGen whose Beam executor decodes and slices audio.
+
+It keeps FileBasedExampleGen's driver, so input_config patterns with {SPAN} pick the
+latest span (or range_config's), and TFX's own hash partitioning on `source_id`, so
+slices of one recording never straddle splits. Besides the Examples it outputs the
+ingest report (every skipped file with its reason) and the label vocabulary.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Dict, List, Optional
+
+from tfx import types
+from tfx.components.example_gen import driver
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import proto_utils
+
+from components.audio_ingest import (REPORT_FILE, VOCABULARY_FILE, ReadAudioExamples, check_report,
+                                     label_vocabulary, list_input_files, read_report)
+from components.artifacts import IngestReport, LabelVocabulary
+from models import schema
+from models.config import IngestConfig, WaveGANConfig
+
+log = logging.getLogger(__name__)
+
+MODEL_CONFIG_KEY = "model_config"
+INGEST_CONFIG_KEY = "ingest_config"
+REPORT_KEY = "ingest_report"
+VOCABULARY_KEY = "label_vocabulary"
+
+
+class AudioExampleGenSpec(types.ComponentSpec):
+    PARAMETERS = {
+        **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
+        MODEL_CONFIG_KEY: ExecutionParameter(type=str),
+        INGEST_CONFIG_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {}
+    OUTPUTS = {
+        standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        REPORT_KEY: ChannelParameter(type=IngestReport),
+        VOCABULARY_KEY: ChannelParameter(type=LabelVocabulary),
+    }
+
+
+def split_output_config(eval_percent: int) -> example_gen_pb2.Output:
+    """train/eval by a hash of the source file, so a recording's slices stay together."""
+    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+        splits=[example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=100 - eval_percent),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_percent)],
+        partition_feature_name=schema.SOURCE_ID))
+
+
+class Executor(BaseExampleGenExecutor):
+    """Runs ReadAudioExamples for the (span-resolved) input pattern."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        self._report_dir = artifact_utils.get_single_uri(output_dict[REPORT_KEY])
+        self._vocabulary_dir = artifact_utils.get_single_uri(output_dict[VOCABULARY_KEY])
+        super().Do(input_dict, output_dict, exec_properties)
+        report = read_report(os.path.join(self._report_dir, REPORT_FILE))
+        log.info("ingest: %d files ok, %d partial, %d skipped, %d slices", report["files_ok"],
+                 report["files_partial"], report["files_skipped"], report["slices"])
+        for skipped in report["skipped"]:
+            log.warning("skipped %s: %s", skipped["path"], skipped["reason"])
+        check_report(report)
+
+    def GetInputSourceToExamplePTransform(self):
+        import apache_beam as beam
+        executor = self
+
+        @beam.ptransform_fn
+        def transform(pipeline, exec_properties: Dict[str, Any], split_pattern: str):
+            import tensorflow as tf
+            model_cfg = WaveGANConfig.from_json(exec_properties[MODEL_CONFIG_KEY])
+            ingest_cfg = IngestConfig.from_json(exec_properties[INGEST_CONFIG_KEY])
+            root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+            files = list_input_files(root, split_pattern)
+            vocabulary = label_vocabulary(files, ingest_cfg.label_source)
+            tf.io.gfile.makedirs(executor._vocabulary_dir)
+            with tf.io.gfile.GFile(os.path.join(executor._vocabulary_dir, VOCABULARY_FILE), "w") as f:
+                f.write("".join(f"{name}\n" for name in vocabulary))
+            log.info("ingesting %d files from %s (pattern %s)", len(files), root, split_pattern)
+            return pipeline | "ReadAudio" >> ReadAudioExamples(
+                files, root, model_cfg, ingest_cfg, vocabulary, os.path.join(executor._report_dir, REPORT_FILE))
+        return transform
+
+
+class AudioExampleGen(base_beam_component.BaseBeamComponent):
+    """Folder tree of audio -> validated-ready Examples (train/eval), report, vocabulary."""
+
+    SPEC_CLASS = AudioExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+    DRIVER_CLASS = driver.FileBasedDriver
+
+    def __init__(self, input_base: str, model_config: WaveGANConfig, ingest_config: Optional[IngestConfig] = None,
+                 input_pattern: str = "*", range_config: Optional[range_config_pb2.RangeConfig] = None):
+        """input_pattern is relative to input_base, e.g. 'span-{SPAN}/*' to ingest the latest span."""
+        ingest_config = ingest_config or IngestConfig()
+        spec = AudioExampleGenSpec(
+            input_base=input_base,
+            input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all",
+                                                                                   pattern=input_pattern)]),
+            output_config=split_output_config(ingest_config.eval_percent),
+            output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
+            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+            range_config=range_config,
+            model_config=model_config.to_json(),
+            ingest_config=ingest_config.to_json(),
+            examples=types.Channel(type=standard_artifacts.Examples),
+            ingest_report=types.Channel(type=IngestReport),
+            label_vocabulary=types.Channel(type=LabelVocabulary))
+        super().__init__(spec=spec)
+
+
+def run_standalone(data_root: str, out_dir: str, model_cfg: WaveGANConfig, ingest_cfg: IngestConfig,
+                   beam_pipeline_args: Optional[list] = None) -> dict:
+    """Runs the same executor outside TFX (the `wavegan ingest` command); returns the report.
+
+    Writes <out>/examples/Split-{train,eval}/*.gz, <out>/report/ingest_report.json and
+    <out>/vocabulary/labels.txt.
+    """
+    examples, report, vocabulary = standard_artifacts.Examples(), IngestReport(), LabelVocabulary()
+    for artifact, name in ((examples, "examples"), (report, "report"), (vocabulary, "vocabulary")):
+        artifact.uri = os.path.join(out_dir, name)
+    exec_properties = {
+        standard_component_specs.INPUT_BASE_KEY: data_root,
+        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
+            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern="*")])),
+        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
+            split_output_config(ingest_cfg.eval_percent)),
+        standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
+        standard_component_specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+        MODEL_CONFIG_KEY: model_cfg.to_json(),
+        INGEST_CONFIG_KEY: ingest_cfg.to_json(),
+    }
+    context = Executor.Context(beam_pipeline_args=beam_pipeline_args or [])
+    Executor(context).Do({}, {"examples": [examples], REPORT_KEY: [report], VOCABULARY_KEY: [vocabulary]},
+                         exec_properties)
+    return read_report(os.path.join(report.uri, REPORT_FILE))

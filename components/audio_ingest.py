@@ -1,0 +1,207 @@
+"""Audio files -> training Examples, as Beam transforms (used by AudioExampleGen and
+`wavegan ingest`). A file that cannot be used is reported with its reason, never fatal.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Optional
+
+import apache_beam as beam
+import numpy as np
+
+from models import schema
+from models.audio import (AUDIO_EXTENSIONS, AudioDecodeError, db_to_amplitude, decode_blocks,
+                          scan_levels, slice_blocks)
+from models.config import IngestConfig, WaveGANConfig
+
+log = logging.getLogger(__name__)
+
+REPORT_TAG = "report"
+REPORT_FILE = "ingest_report.json"
+VOCABULARY_FILE = "labels.txt"
+NAMESPACE = "wavegan_ingest"
+
+
+class IngestError(RuntimeError):
+    """Ingest produced nothing usable; the message says why."""
+
+
+def list_input_files(root: str, pattern: str = "*") -> list:
+    """Every non-hidden file under root matching pattern (folders are walked), sorted."""
+    import tensorflow as tf
+    found = []
+    for match in tf.io.gfile.glob(os.path.join(root, pattern)):
+        if tf.io.gfile.isdir(match):
+            for folder, _, names in tf.io.gfile.walk(match):
+                found.extend(os.path.join(folder, n) for n in names if not n.startswith("."))
+        elif not os.path.basename(match).startswith("."):
+            found.append(match)
+    return sorted(set(found))
+
+
+def label_name_for(path: str, source: str) -> str:
+    if source == "folder":
+        return os.path.basename(os.path.dirname(path))
+    if source == "prefix":
+        return os.path.basename(path).split("_", 1)[0]
+    return ""
+
+
+def label_vocabulary(paths: list, source: str) -> list:
+    """Sorted label names of the audio files: index in this list = integer label."""
+    if source == "none":
+        return []
+    return sorted({label_name_for(p, source) for p in paths if p.lower().endswith(AUDIO_EXTENSIONS)})
+
+
+def _duration_seconds(path: str, sample_rate: int) -> Optional[float]:
+    import soundfile as sf
+    try:
+        return float(sf.info(path).duration)
+    except Exception:  # noqa: BLE001 - unknown until decoded
+        return None
+
+
+class FileSlicer:
+    """One file's slices under an IngestConfig, streamed; counts silent slices dropped."""
+
+    def __init__(self, path: str, model_cfg: WaveGANConfig, ingest_cfg: IngestConfig):
+        self.path, self.model_cfg, self.cfg = path, model_cfg, ingest_cfg
+        self.dropped_silent = 0
+        self.duration = _duration_seconds(path, model_cfg.sample_rate)
+
+    def _blocks(self):
+        return decode_blocks(self.path, self.model_cfg.sample_rate, self.model_cfg.num_channels,
+                             self.cfg.block_seconds)
+
+    def __iter__(self):
+        cfg, slice_len = self.cfg, self.model_cfg.slice_len
+        threshold = db_to_amplitude(cfg.silence_threshold_db)
+        gain, start, end = 1.0, 0, None
+        if cfg.normalize or cfg.trim_silence or self.duration is None:
+            peak, first, last, length = scan_levels(self._blocks(), threshold)  # first pass: levels only
+            self.duration = length / self.model_cfg.sample_rate
+            if cfg.normalize:
+                if peak == 0:
+                    raise AudioDecodeError("digital silence: cannot peak-normalise")
+                gain = 1.0 / peak
+            if cfg.trim_silence:
+                start, end = first, last
+        hop = max(1, int(round(slice_len * (1.0 - cfg.overlap))))
+        for offset, piece in slice_blocks(self._blocks(), slice_len, hop=hop, first_only=cfg.first_slice_only,
+                                          pad_end=cfg.pad_end, start=start, end=end):
+            if gain != 1.0:
+                piece = np.clip(piece * gain, -1.0, 1.0)
+            if cfg.drop_silent_slices and np.sqrt(np.mean(np.square(piece))) < threshold:
+                self.dropped_silent += 1
+                continue
+            yield offset, piece
+
+
+class AudioToExamples(beam.DoFn):
+    """path -> Examples of its slices, plus one report record on the 'report' output."""
+
+    def __init__(self, data_root: str, model_cfg_json: str, ingest_cfg_json: str, vocabulary: list):
+        self.data_root, self.vocabulary = data_root, list(vocabulary)
+        self.model_cfg_json, self.ingest_cfg_json = model_cfg_json, ingest_cfg_json
+        self.files_ok = beam.metrics.Metrics.counter(NAMESPACE, "files_ok")
+        self.files_skipped = beam.metrics.Metrics.counter(NAMESPACE, "files_skipped")
+        self.slices = beam.metrics.Metrics.counter(NAMESPACE, "slices")
+
+    def setup(self):
+        self.model_cfg = WaveGANConfig.from_json(self.model_cfg_json)
+        self.ingest_cfg = IngestConfig.from_json(self.ingest_cfg_json)
+
+    def _report(self, path, status, reason="", slices=0, dropped_silent=0, seconds=0.0):
+        (self.files_ok if status == "ok" else self.files_skipped).inc()
+        return beam.pvalue.TaggedOutput(REPORT_TAG, {
+            "path": path, "status": status, "reason": reason, "slices": slices,
+            "dropped_silent": dropped_silent, "seconds": round(seconds or 0.0, 3)})
+
+    def process(self, path: str):
+        relative = os.path.relpath(path, self.data_root)
+        if not path.lower().endswith(AUDIO_EXTENSIONS):
+            yield self._report(path, "skipped", f"not an audio file type ({os.path.splitext(path)[1] or 'none'})")
+            return
+        label_name = label_name_for(path, self.ingest_cfg.label_source)
+        label = self.vocabulary.index(label_name) if label_name in self.vocabulary else schema.NO_LABEL
+        slicer = FileSlicer(path, self.model_cfg, self.ingest_cfg)
+        count = 0
+        try:
+            for offset, piece in slicer:
+                yield schema.make_example(piece, sample_rate=self.model_cfg.sample_rate, source_id=relative,
+                                          offset=offset, label=label, label_name=label_name,
+                                          source_duration=slicer.duration or 0.0)
+                count += 1
+        except AudioDecodeError as error:
+            reason = str(error) if not count else f"{error} (after {count} slices, which were kept)"
+            yield self._report(path, "skipped" if not count else "partial", reason, count, slicer.dropped_silent)
+            self.slices.inc(count)
+            return
+        except Exception as error:  # noqa: BLE001 - one bad file must never stop the run
+            reason = f"{type(error).__name__}: {error}"
+            yield self._report(path, "skipped" if not count else "partial", reason, count, slicer.dropped_silent)
+            self.slices.inc(count)
+            return
+        self.slices.inc(count)
+        if count == 0:
+            why = ("every slice was below the silence threshold" if slicer.dropped_silent
+                   else "no slice: shorter than one slice and pad_end is off, or all silence was trimmed")
+            yield self._report(path, "skipped", why, 0, slicer.dropped_silent, slicer.duration)
+        else:
+            yield self._report(path, "ok", "", count, slicer.dropped_silent, slicer.duration)
+
+
+def summarise(records: list, data_root: str, vocabulary: list) -> dict:
+    """The ingest report: totals and every skipped file with its reason."""
+    records = sorted(records, key=lambda r: r["path"])
+    return {
+        "data_root": data_root,
+        "files_total": len(records),
+        "files_ok": sum(r["status"] == "ok" for r in records),
+        "files_partial": sum(r["status"] == "partial" for r in records),
+        "files_skipped": sum(r["status"] == "skipped" for r in records),
+        "slices": sum(r["slices"] for r in records),
+        "silent_slices_dropped": sum(r["dropped_silent"] for r in records),
+        "audio_seconds": round(sum(r["seconds"] for r in records), 3),
+        "labels": vocabulary,
+        "skipped": [{"path": r["path"], "reason": r["reason"]} for r in records if r["status"] != "ok"],
+    }
+
+
+def write_report(records: list, path: str, data_root: str, vocabulary: list) -> None:
+    import tensorflow as tf
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(summarise(records, data_root, vocabulary), indent=2))
+
+
+@beam.ptransform_fn
+def ReadAudioExamples(pipeline, files: list, data_root: str, model_cfg: WaveGANConfig,
+                      ingest_cfg: IngestConfig, vocabulary: list, report_path: str):
+    """PTransform: file paths -> PCollection of tf.train.Example; writes the report."""
+    outputs = (pipeline
+               | "ListFiles" >> beam.Create(files)
+               | "Distribute" >> beam.Reshuffle()
+               | "DecodeAndSlice" >> beam.ParDo(AudioToExamples(data_root, model_cfg.to_json(), ingest_cfg.to_json(),
+                                                                vocabulary)).with_outputs(REPORT_TAG, main="examples"))
+    _ = (outputs[REPORT_TAG]
+         | "CollectReport" >> beam.combiners.ToList()
+         | "WriteReport" >> beam.Map(write_report, report_path, data_root, vocabulary))
+    return outputs["examples"]
+
+
+def read_report(path: str) -> dict:
+    import tensorflow as tf
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def check_report(report: dict) -> None:
+    """Raises IngestError, one clear line, when no usable slice came out."""
+    if report["slices"] == 0:
+        reasons = sorted({s["reason"] for s in report["skipped"]})[:3]
+        raise IngestError(f"no valid audio slices in {report['data_root']}: {report['files_total']} files, "
+                          f"{report['files_skipped']} skipped ({'; '.join(reasons) or 'no files'})")
