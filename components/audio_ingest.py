@@ -70,6 +70,7 @@ class FileSlicer:
     def __init__(self, path: str, model_cfg: WaveGANConfig, ingest_cfg: IngestConfig):
         self.path, self.model_cfg, self.cfg = path, model_cfg, ingest_cfg
         self.dropped_silent = 0
+        self.all_silent = False  # trimming left nothing
         self.duration = _duration_seconds(path, model_cfg.sample_rate)
 
     def _blocks(self):
@@ -89,6 +90,7 @@ class FileSlicer:
                 gain = 1.0 / peak
             if cfg.trim_silence:
                 start, end = first, last
+                self.all_silent = last <= first
         hop = max(1, int(round(slice_len * (1.0 - cfg.overlap))))
         for offset, piece in slice_blocks(self._blocks(), slice_len, hop=hop, first_only=cfg.first_slice_only,
                                           pad_end=cfg.pad_end, start=start, end=end):
@@ -147,8 +149,10 @@ class AudioToExamples(beam.DoFn):
             return
         self.slices.inc(count)
         if count == 0:
-            why = ("every slice was below the silence threshold" if slicer.dropped_silent
-                   else "no slice: shorter than one slice and pad_end is off, or all silence was trimmed")
+            threshold = f"{self.ingest_cfg.silence_threshold_db:g} dBFS"
+            why = (f"all silence (nothing above {threshold})" if slicer.all_silent
+                   else f"every slice was below {threshold}" if slicer.dropped_silent
+                   else "shorter than one slice and pad_end is off")
             yield self._report(path, "skipped", why, 0, slicer.dropped_silent, slicer.duration)
         else:
             yield self._report(path, "ok", "", count, slicer.dropped_silent, slicer.duration)

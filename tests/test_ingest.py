@@ -1,0 +1,184 @@
+"""AudioExampleGen / `wavegan ingest`: real Beam runs over real files, real TFX runs."""
+import glob
+import os
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+from components.audio_example_gen import run_standalone
+from components.audio_ingest import IngestError
+from models import schema
+from models.config import IngestConfig, WaveGANConfig
+from tests.conftest import FSDD, run_cli
+from tests.test_audio import tone
+
+MODEL = WaveGANConfig(model_size=4)
+
+
+def read_examples(examples_dir, split):
+    files = glob.glob(os.path.join(examples_dir, f"Split-{split}", "*.gz"))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    return [tf.train.Example.FromString(r.numpy()) for r in records]
+
+
+def feature(example, name):
+    f = example.features.feature[name]
+    return list(getattr(f, f.WhichOneof("kind")).value)
+
+
+def all_examples(out):
+    return read_examples(os.path.join(out, "examples"), "train") + read_examples(os.path.join(out, "examples"), "eval")
+
+
+def write_good_files(root, n=12):
+    """n labelled files in several formats/rates/channel counts; returns their relative paths."""
+    specs = [("wav", "PCM_16", 16000, 1), ("flac", "PCM_24", 44100, 2), ("ogg", "VORBIS", 22050, 1),
+             ("mp3", "MPEG_LAYER_III", 48000, 2), ("wav", "PCM_U8", 8000, 1), ("wav", "FLOAT", 32000, 6)]
+    good = []
+    for i in range(n):
+        ext, subtype, rate, channels = specs[i % len(specs)]
+        label = ["dog", "cat"][i % 2]
+        rel = os.path.join(label, f"{label}_{i}.{ext}")
+        os.makedirs(os.path.join(root, label), exist_ok=True)
+        sf.write(os.path.join(root, rel), tone(rate, 0.3 + 0.1 * i, freq=200 + 50 * i, channels=channels), rate,
+                 subtype=subtype)
+        good.append(rel)
+    return good
+
+
+def write_bad_files(root):
+    """Every kind of bad input; returns {relative path: expected reason fragment}."""
+    os.makedirs(os.path.join(root, "dog"), exist_ok=True)
+    bad = {}
+
+    def put(rel, content, reason):
+        with open(os.path.join(root, rel), "wb") as f:
+            f.write(content)
+        bad[rel] = reason
+
+    put("dog/corrupt.wav", os.urandom(3000), "not audio")
+    put("dog/empty.wav", b"", "empty file")
+    put("dog/text.mp3", b"just some text, not an mp3 " * 20, "not audio")
+    put("notes.txt", b"a readme", "not an audio file type")
+    sf.write(os.path.join(root, "dog/zero.wav"), np.zeros([0, 1]), 16000)
+    bad["dog/zero.wav"] = "zero-length"
+    nan = tone(16000, 0.5)
+    nan[10] = np.inf
+    sf.write(os.path.join(root, "dog/inf.wav"), nan, 16000, subtype="FLOAT")
+    bad["dog/inf.wav"] = "NaN or Inf"
+    flac = os.path.join(root, "dog/whole.flac")
+    sf.write(flac, tone(16000, 2.0), 16000, subtype="PCM_16")
+    with open(flac, "rb") as f:
+        head = f.read(200)
+    os.remove(flac)
+    put("dog/truncated.flac", head, "")
+    os.symlink(os.path.join(root, "missing-target.wav"), os.path.join(root, "dog", "dangling.wav"))
+    bad["dog/dangling.wav"] = ""
+    return bad
+
+
+def test_bad_files_are_skipped_and_reported_and_every_good_file_arrives(tmp_path):
+    data = str(tmp_path / "data")
+    good = write_good_files(data)
+    bad = write_bad_files(data)
+    report = run_standalone(data, str(tmp_path / "out"), MODEL, IngestConfig())
+    examples = all_examples(str(tmp_path / "out"))
+    sources = {feature(e, schema.SOURCE_ID)[0].decode() for e in examples}
+    assert sources == set(good)
+    assert report["files_ok"] == len(good) and report["slices"] == len(examples)
+    skipped = {os.path.relpath(s["path"], data): s["reason"] for s in report["skipped"]}
+    assert set(skipped) == set(bad)
+    for rel, fragment in bad.items():
+        assert fragment in skipped[rel], (rel, skipped[rel])
+    for example in examples:
+        assert len(feature(example, schema.AUDIO)) == MODEL.slice_len
+        assert feature(example, schema.SAMPLE_RATE) == [16000]
+        assert feature(example, schema.LABEL) == [["cat", "dog"].index(feature(example, schema.LABEL_NAME)[0].decode())]
+    vocab = open(tmp_path / "out" / "vocabulary" / "labels.txt").read().split()
+    assert vocab == ["cat", "dog"] == report["labels"]
+
+
+def test_splits_never_share_a_source_file(tmp_path):
+    data = str(tmp_path / "data")
+    for i in range(40):
+        os.makedirs(os.path.join(data, "x"), exist_ok=True)
+        sf.write(os.path.join(data, "x", f"f{i}.wav"), tone(16000, 3.0, freq=100 + i), 16000)
+    run_standalone(data, str(tmp_path / "out"), MODEL, IngestConfig(eval_percent=30))
+    train = read_examples(str(tmp_path / "out" / "examples"), "train")
+    eval_ = read_examples(str(tmp_path / "out" / "examples"), "eval")
+    train_sources = {feature(e, schema.SOURCE_ID)[0] for e in train}
+    eval_sources = {feature(e, schema.SOURCE_ID)[0] for e in eval_}
+    assert train_sources and eval_sources and not train_sources & eval_sources
+    assert len(train_sources | eval_sources) == 40
+    assert len(train) + len(eval_) == 40 * 3  # 3 s at 16 kHz -> 3 slices each (last one padded)
+
+
+def test_segmentation_options(tmp_path):
+    data = str(tmp_path / "data")
+    os.makedirs(os.path.join(data, "a"))
+    quiet_loud = np.concatenate([np.zeros([16000, 1]), tone(16000, 2.0, amplitude=0.25), np.zeros([20000, 1])])
+    sf.write(os.path.join(data, "a", "a_1.wav"), quiet_loud, 16000, subtype="FLOAT")
+    sf.write(os.path.join(data, "a", "a_silent.wav"), np.full([40000, 1], 1e-5), 16000, subtype="FLOAT")
+    cfg = IngestConfig(trim_silence=True, normalize=True, drop_silent_slices=True, label_source="prefix")
+    report = run_standalone(data, str(tmp_path / "out"), MODEL, cfg)
+    examples = all_examples(str(tmp_path / "out"))
+    assert {feature(e, schema.SOURCE_ID)[0] for e in examples} == {b"a/a_1.wav"}
+    offsets = sorted(feature(e, schema.OFFSET)[0] for e in examples)
+    assert len(offsets) == 2 and abs(offsets[0] - 16000) <= 2  # trimmed start; 2 s -> 2 slices
+    assert offsets[1] - offsets[0] == 16384
+    assert max(max(feature(e, schema.PEAK)) for e in examples) == pytest.approx(1.0, abs=1e-3)  # normalised
+    assert {feature(e, schema.LABEL_NAME)[0] for e in examples} == {b"a"}
+    assert [s["path"].endswith("a_silent.wav") for s in report["skipped"]] == [True]
+    assert "silence" in report["skipped"][0]["reason"]
+    first = run_standalone(data, str(tmp_path / "first"), MODEL, IngestConfig(first_slice_only=True, overlap=0.5))
+    assert first["slices"] == 2  # one per file
+
+
+def test_no_valid_audio_fails_with_one_clear_line(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "junk.wav").write_bytes(b"nope")
+    with pytest.raises(IngestError, match="no valid audio slices"):
+        run_standalone(str(data), str(tmp_path / "out"), MODEL, IngestConfig())
+    result = run_cli("ingest", "--data-dir", data, "--out", tmp_path / "cli")
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if "error" in line] == [
+        line for line in result.stderr.splitlines() if line.startswith("wavegan ingest: error: no valid audio")]
+    assert "Traceback" not in result.stderr
+
+
+def test_fsdd_spoken_digits(tmp_path):
+    if not os.path.isdir(FSDD):
+        pytest.skip(f"FSDD not found at {FSDD}")
+    data = tmp_path / "fsdd"
+    data.mkdir()
+    files = sorted(f for f in os.listdir(FSDD) if f.endswith(".wav"))[::30]  # 50 recordings, every digit
+    for name in files:
+        os.symlink(os.path.join(FSDD, name), data / name)
+    report = run_standalone(str(data), str(tmp_path / "out"), MODEL, IngestConfig(label_source="prefix"))
+    assert report["files_ok"] == len(files) and report["labels"] == [str(d) for d in range(10)]
+    examples = all_examples(str(tmp_path / "out"))
+    assert len(examples) == len(files)  # every clip is under a second: one padded slice each
+    for example in examples:
+        audio = np.array(feature(example, schema.AUDIO))
+        source = feature(example, schema.SOURCE_ID)[0].decode()
+        seconds = sf.info(os.path.join(FSDD, source)).duration
+        assert audio.shape == (16384,)
+        nonzero = np.nonzero(audio)[0]
+        assert abs((nonzero[-1] + 1) / 16000 - seconds) < 0.01  # 8 kHz -> 16 kHz, then zero-padded
+        assert feature(example, schema.LABEL_NAME)[0].decode() == source.split("_")[0]
+
+
+def test_cli_ingest_then_train_on_the_tfrecords(tmp_path):
+    data = str(tmp_path / "data")
+    write_good_files(data, n=6)
+    result = run_cli("ingest", "--data-dir", data, "--out", tmp_path / "ingested", "--overlap", "0.5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "6 files ok" in result.stdout
+    result = run_cli("train", "--tfrecords", str(tmp_path / "ingested" / "examples" / "Split-*" / "*.gz"),
+                     "--out", tmp_path / "run", "--steps", "1", "--model-size", "4", "--batch-size", "2",
+                     "--d-updates", "1", "--num-classes", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
