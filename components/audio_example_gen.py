@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Optional
 
 from tfx import types
 from tfx.components.example_gen import driver
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.util import examples_utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2, range_config_pb2
@@ -61,9 +63,30 @@ class Executor(BaseExampleGenExecutor):
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
+        """BaseExampleGenExecutor.Do, but each split is written without TFX's Reshuffle.
+
+        On the DirectRunner a Reshuffle holds every example in memory, so memory would
+        grow with the data; the trainer shuffles anyway (file interleave + buffer).
+        """
+        import apache_beam as beam
         self._report_dir = artifact_utils.get_single_uri(output_dict[REPORT_KEY])
         self._vocabulary_dir = artifact_utils.get_single_uri(output_dict[VOCABULARY_KEY])
-        super().Do(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        input_config = proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
+                                                 example_gen_pb2.Input())
+        output_config = proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+                                                  example_gen_pb2.Output())
+        split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        examples.split_names = artifact_utils.encode_split_names(split_names)
+        with self._make_beam_pipeline() as pipeline:
+            for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+                _ = (split
+                     | f"Serialize[{name}]" >> beam.Map(lambda example: example.SerializeToString())
+                     | f"Write[{name}]" >> beam.io.WriteToTFRecord(
+                         os.path.join(artifact_utils.get_split_uri([examples], name), "data_tfrecord"),
+                         file_name_suffix=".gz"))
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(examples, "tfrecords_gzip")
         report = read_report(os.path.join(self._report_dir, REPORT_FILE))
         log.info("ingest: %d files ok, %d partial, %d skipped, %d slices", report["files_ok"],
                  report["files_partial"], report["files_skipped"], report["slices"])

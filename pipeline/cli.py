@@ -191,16 +191,17 @@ def main(argv=None) -> int:
     _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for ours in ("models", "components", "pipeline", "serving"):  # our progress lines; others' warnings
+        logging.getLogger(ours).setLevel(logging.DEBUG if args.verbose else logging.INFO)
     from models.audio import AudioDecodeError
     from models.config import ConfigError
     from models.data import DataError
     from models.export import ModelDirError
-    from components.audio_ingest import IngestError
     try:
         args.func(args)
-    except (CLIError, ConfigError, DataError, ModelDirError, AudioDecodeError, IngestError, FileNotFoundError,
+    except (CLIError, ConfigError, DataError, ModelDirError, AudioDecodeError, FileNotFoundError,
             ValueError) as error:
         print(f"wavegan {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
