@@ -26,6 +26,7 @@ test: install
 bench: install
 	$(PY) bench/train_bench.py
 	$(PY) bench/generate_bench.py
+	$(PY) bench/ingest_bench.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -5,7 +5,7 @@ Throughput: seconds of audio ingested per wall-clock second by the Beam componen
 single-process decode-resample-slice-write loop over the same files, same run.
 Memory: peak RSS ingesting one 10-minute and one 60-minute file (each in a fresh
 process); the ratio shows whether memory stays flat with file length.
-Usage: python bench/ingest_bench.py [--files 60] [--seconds 20]
+Usage: python bench/ingest_bench.py [--files 120] [--seconds 60] [--skip-memory]
 """
 from __future__ import annotations
 
@@ -87,8 +87,8 @@ def peak_memory(minutes, tmp):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=60)
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each file (44.1 kHz)")
+    parser.add_argument("--files", type=int, default=120)
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each file (44.1 kHz)")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
     from components.audio_example_gen import run_standalone

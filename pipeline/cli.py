@@ -29,8 +29,10 @@ def _existing_dir(path: str, what: str) -> str:
     return path
 
 
-def _quiet_tensorflow():
+def _quiet_libraries():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import warnings
+    warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's Python 3.10 notice
 
 
 # ----- subcommands -----
@@ -100,9 +102,15 @@ def cmd_ingest(args):
 
 
 def cmd_demo_data(args):
-    from pipeline.demo_data import make_demo_data
+    from pipeline.demo_data import SpeechUnavailable, make_demo_data, make_spoken_digits
     paths = make_demo_data(args.out, files_per_class=args.files_per_class, seed=args.seed)
-    print(f"wrote {len(paths)} labelled WAV files to {args.out}")
+    print(f"wrote {len(paths)} drum hits to {args.out}")
+    if args.speech:
+        try:
+            spoken = make_spoken_digits(args.out, files_per_digit=args.files_per_class, seed=args.seed)
+            print(f"wrote {len(spoken)} spoken digits to {args.out}")
+        except SpeechUnavailable as error:
+            print(f"warning: {error}", file=sys.stderr)
 
 
 def cmd_demo(args):
@@ -176,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--files-per-class", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speech", action="store_true", help="also spoken digits (needs espeak-ng)")
     p.set_defaults(func=cmd_demo_data)
 
     p = sub.add_parser("demo", help="demo data -> short CPU training -> export -> WAVs")
@@ -188,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    _quiet_tensorflow()
+    _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,

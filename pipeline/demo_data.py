@@ -2,10 +2,14 @@
 
 Five classes (kick, snare, hat, tom, clap), each a short procedural hit with
 random parameters, written as 16-bit WAVs under <out>/<class>/<class>_<i>.wav.
+Optionally spoken digits ("zero".."nine") from espeak-ng when it is installed.
 """
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 
 import numpy as np
 
@@ -63,4 +67,34 @@ def make_demo_data(out_dir: str, files_per_class: int = 60, sample_rate: int = 1
             path = os.path.join(folder, f"{kind}_{i:04d}.wav")
             write_wav(path, synth_hit(kind, rng, sample_rate, length_s), sample_rate)
             paths.append(path)
+    return paths
+
+
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+VOICES = ("en", "en+m3", "en+f2", "en+f4", "en-us", "en-us+m5")
+
+
+class SpeechUnavailable(RuntimeError):
+    pass
+
+
+def make_spoken_digits(out_dir: str, files_per_digit: int = 10, sample_rate: int = 16000, seed: int = 0) -> list:
+    """Spoken digits from espeak-ng with varied voice, speed and pitch, under <out>/<digit>/."""
+    from models.audio import load_audio
+    if shutil.which("espeak-ng") is None:
+        raise SpeechUnavailable("espeak-ng is not installed (apt-get install espeak-ng): no spoken digits")
+    rng = np.random.RandomState(seed)
+    paths = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for digit in DIGITS:
+            folder = os.path.join(out_dir, digit)
+            os.makedirs(folder, exist_ok=True)
+            for i in range(files_per_digit):
+                raw = os.path.join(tmp, "raw.wav")
+                subprocess.run(["espeak-ng", "-w", raw, "-v", VOICES[rng.randint(len(VOICES))],
+                                "-s", str(rng.randint(120, 220)), "-p", str(rng.randint(20, 80)), digit],
+                               check=True, capture_output=True, timeout=60)
+                path = os.path.join(folder, f"{digit}_{i:04d}.wav")
+                write_wav(path, load_audio(raw, sample_rate)[:, 0], sample_rate)
+                paths.append(path)
     return paths
