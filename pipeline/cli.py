@@ -101,6 +101,25 @@ def cmd_ingest(args):
     print(f"examples: {os.path.join(args.out, 'examples')}  report: {os.path.join(args.out, 'report')}")
 
 
+def _pipeline_config(args):
+    from models.config import IngestConfig, WaveGANConfig
+    from pipeline.config import PIPELINE_FIELDS, load_pipeline_config
+    overrides = {f.name: getattr(args, f.name, None) for f in PIPELINE_FIELDS}
+    model = {k: v for k, v in vars(args).items() if v is not None and k in WaveGANConfig.__dataclass_fields__}
+    ingest = {k: v for k, v in vars(args).items() if v is not None and k in IngestConfig.__dataclass_fields__}
+    return load_pipeline_config(args.config or "", {**overrides, "model": model, "ingest": ingest})
+
+
+def cmd_pipeline_run(args):
+    from pipeline.runner import PipelineError, format_summary, run_local
+    cfg = _pipeline_config(args)
+    try:
+        summary = run_local(cfg, data_only=args.data_only)
+    except PipelineError as error:
+        raise CLIError(str(error)) from None
+    print(format_summary(summary))
+
+
 def cmd_demo_data(args):
     from pipeline.demo_data import SpeechUnavailable, make_demo_data, make_spoken_digits
     paths = make_demo_data(args.out, files_per_class=args.files_per_class, seed=args.seed)
@@ -134,6 +153,26 @@ def cmd_demo(args):
     wavs = generate_wavs(os.path.join(run_dir, "export"), wav_dir, n=8, seed=0)
     print(f"[3/3] generated {len(wavs)} clips: {wav_dir}")
     print(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'logs')}")
+
+
+def _add_pipeline_flags(p):
+    from models.config import IngestConfig, add_config_flags
+    from pipeline.config import PIPELINE_FIELDS
+    p.add_argument("--config", help="pipeline config JSON (flags override it)")
+    p.add_argument("--output", dest="output_dir", help="pipeline root, metadata and serving dir")
+    group = p.add_argument_group("pipeline options")
+    for f in PIPELINE_FIELDS:
+        if f.name == "output_dir":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            group.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                               help=f.metadata.get("help"))
+        else:
+            group.add_argument(flag, dest=f.name, default=None, help=f.metadata.get("help"),
+                               type={"int": int, "float": float, "str": str}[f.type])
+    add_config_flags(p, title="model options (model.*)", skip=("steps",))
+    add_config_flags(p, IngestConfig, "ingest options (ingest.*)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", dest=name.replace("-", "_"), type=kind, help=help_text)
     add_config_flags(p, IngestConfig, "segmentation and labelling options")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("pipeline", help="the TFX pipeline: run locally, compile for Kubeflow, schedule")
+    pipeline_sub = p.add_subparsers(dest="pipeline_command", metavar="ACTION", parser_class=_Parser)
+    pipeline_sub.required = True
+    p = pipeline_sub.add_parser("run", help="run once with LocalDagRunner (SQLite metadata)")
+    _add_pipeline_flags(p)
+    p.add_argument("--data-only", action="store_true", help="stop after data validation (no training)")
+    p.set_defaults(func=cmd_pipeline_run)
 
     p = sub.add_parser("demo-data", help="synthesise a labelled drum-hit dataset (no download)")
     p.add_argument("--out", required=True)

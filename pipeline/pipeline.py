@@ -1,45 +1,84 @@
-"""The TFX pipeline: ingest -> statistics -> schema -> validation (-> train, later).
+"""The TFX pipeline, one definition for the local runner and the Kubeflow compiler:
 
-`create_pipeline()` is the one definition used by the local runner and by the
-Kubeflow compiler.
+AudioExampleGen -> StatisticsGen -> AudioSchemaGen -> ExampleValidator -> Trainer
+-> WaveGANEvaluator (bless vs the model in service) -> ServingCheck -> AudioPusher.
+
+No Resolver node: the baseline and the warm start are found by listing the serving
+directory, which both runners can read.
 """
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from tfx import v1 as tfx
 
 from components.audio_example_gen import AudioExampleGen
 from components.audio_schema import AudioSchemaGen
+from components.evaluator import WaveGANEvaluator
+from components.pusher import AudioPusher
+from components.serving_check import ServingCheck
 from models import schema as example_schema
-from models.config import IngestConfig, WaveGANConfig
+from pipeline.config import PipelineConfig
 
 # Statistics over the per-slice features only: the raw samples are too wide to be useful.
 STATS_FEATURES = [example_schema.LABEL, example_schema.LABEL_NAME, example_schema.RMS, example_schema.PEAK,
                   example_schema.CLIP_RATIO, example_schema.SOURCE_DURATION, example_schema.SAMPLE_RATE,
                   example_schema.OFFSET]
+TRAINER_RUN_FN = "components.trainer_fn.run_fn"
 
 
-def create_pipeline(*, pipeline_name: str, pipeline_root: str, data_root: str, model_config: WaveGANConfig,
-                    ingest_config: Optional[IngestConfig] = None, input_pattern: str = "*",
-                    metadata_path: Optional[str] = None, beam_pipeline_args: Optional[list] = None,
-                    max_clip_ratio: float = 0.01, min_rms_db: float = -50.0) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool = False) -> tfx.dsl.Pipeline:
+    """target 'local' (LocalDagRunner, SQLite metadata) or 'kubeflow' (GPU request on the Trainer).
+
+    data_only stops after ExampleValidator: ingest and validate a new span without training.
+    """
     import tensorflow_data_validation as tfdv
 
-    example_gen = AudioExampleGen(input_base=data_root, model_config=model_config, ingest_config=ingest_config,
-                                  input_pattern=input_pattern)
+    model_cfg = cfg.model_config()
+    example_gen = AudioExampleGen(input_base=cfg.data_root, model_config=model_cfg,
+                                  ingest_config=cfg.ingest_config(), input_pattern=cfg.resolved_input_pattern())
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],
         stats_options=tfdv.StatsOptions(feature_allowlist=STATS_FEATURES))
     schema_gen = AudioSchemaGen(statistics=statistics_gen.outputs["statistics"],
-                                frozen_schema_dir=os.path.join(pipeline_root, "frozen_schema"),
-                                max_clip_ratio=max_clip_ratio, min_rms_db=min_rms_db)
+                                frozen_schema_dir=os.path.join(cfg.pipeline_root, "frozen_schema"),
+                                max_clip_ratio=cfg.max_clip_ratio, min_rms_db=cfg.min_rms_db)
     example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                                         schema=schema_gen.outputs["schema"])
     components = [example_gen, statistics_gen, schema_gen, example_validator]
+    if not data_only:
+        components += _model_components(cfg, target, example_gen, schema_gen)
+    beam_args = [f"--direct_num_workers={cfg.beam_workers}"]
+    if cfg.beam_workers > 1:
+        beam_args.append("--direct_running_mode=multi_processing")
     return tfx.dsl.Pipeline(
-        pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=components,
-        metadata_connection_config=(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
-                                    if metadata_path else None),
-        beam_pipeline_args=beam_pipeline_args or ["--direct_num_workers=1"])
+        pipeline_name=cfg.pipeline_name, pipeline_root=cfg.pipeline_root, components=components,
+        metadata_connection_config=(tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
+                                    if target == "local" else None),
+        beam_pipeline_args=beam_args)
+
+
+def _model_components(cfg: PipelineConfig, target: str, example_gen, schema_gen) -> list:
+    model_cfg = cfg.model_config()
+    trainer = tfx.components.Trainer(
+        run_fn=TRAINER_RUN_FN,
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=model_cfg.steps),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=0),
+        custom_config={"model_config": model_cfg.to_json(),
+                       "warm_start_base": cfg.serving_model_base if cfg.warm_start else ""})
+    evaluator = WaveGANEvaluator(model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
+                                 serving_model_base=cfg.serving_model_base, num_clips=cfg.eval_clips,
+                                 max_silent_fraction=cfg.max_silent_fraction,
+                                 max_clipped_fraction=cfg.max_clipped_fraction, fd_tolerance=cfg.fd_tolerance)
+    serving_check = ServingCheck(model=trainer.outputs["model"])
+    pusher = AudioPusher(model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+                         infra_blessing=serving_check.outputs["blessing"],
+                         serving_model_base=cfg.serving_model_base)
+    if target == "kubeflow" and cfg.trainer_gpus > 0:
+        from tfx.proto.orchestration import pipeline_pb2
+        resources = pipeline_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
+        trainer.with_platform_config(resources(accelerator=resources.AcceleratorConfig(
+            type=cfg.trainer_accelerator, count=cfg.trainer_gpus)))
+    return [trainer, evaluator, serving_check, pusher]

@@ -4,7 +4,6 @@ import os
 import numpy as np
 import soundfile as sf
 
-from models.config import IngestConfig, WaveGANConfig
 from tests.test_audio import tone
 from tests.test_ingest import feature, read_examples
 
@@ -20,10 +19,10 @@ def write_span(root, span, labels, clipped=False):
 def run_pipeline(tmp_path, data_root):
     from tfx import v1 as tfx
     from pipeline.pipeline import create_pipeline
-    pipeline = create_pipeline(pipeline_name="ingest-test", pipeline_root=str(tmp_path / "root"),
-                               data_root=data_root, model_config=WaveGANConfig(model_size=4),
-                               ingest_config=IngestConfig(eval_percent=30), input_pattern="span-{SPAN}/*",
-                               metadata_path=str(tmp_path / "metadata.sqlite"))
+    from pipeline.config import PipelineConfig
+    cfg = PipelineConfig(data_root=data_root, output_dir=str(tmp_path), model={"model_size": 4},
+                         ingest={"eval_percent": 30})
+    pipeline = create_pipeline(cfg, data_only=True)
     tfx.orchestration.LocalDagRunner().run(pipeline)
 
 

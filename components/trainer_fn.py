@@ -1,0 +1,75 @@
+"""The TFX Trainer's run_fn: trains WaveGAN with models/ and exports for serving.
+
+custom_config keys: model_config (WaveGANConfig JSON) and warm_start_base
+(<serving_dir>/<model_name>: the newest pushed version, if any, initialises the
+generator and discriminator). The pushed model carries the discriminator's weights
+in assets.extra/, which TF Serving ignores, so warm starts need no Resolver node
+and work the same on Kubeflow.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import tensorflow as tf
+
+from models.config import WaveGANConfig
+from models.data import tfrecord_dataset
+from models.export import export_generator
+from models.train import Trainer
+from serving.model_dirs import latest_version_dir
+
+log = logging.getLogger(__name__)
+
+WARM_START_CHECKPOINT = os.path.join("assets.extra", "warm_start", "ckpt")
+
+
+def label_names_from_schema(schema_path):
+    """The label_name domain of the (frozen) data schema, or []."""
+    if not schema_path:
+        return []
+    import tensorflow_data_validation as tfdv
+    schema = tfdv.load_schema_text(schema_path)
+    for domain in schema.string_domain:
+        if domain.name == "label_name":
+            return [v for v in domain.value if v]
+    return []
+
+
+def warm_start(trainer: Trainer, model_base: str) -> str:
+    """Loads G and D from the newest pushed version under model_base; returns it or ''."""
+    previous = latest_version_dir(model_base) if model_base else None
+    if previous is None:
+        return ""
+    checkpoint = os.path.join(previous, WARM_START_CHECKPOINT)
+    if not tf.io.gfile.exists(checkpoint + ".index"):
+        log.warning("previous model %s has no warm-start weights: training from scratch", previous)
+        return ""
+    status = tf.train.Checkpoint(generator=trainer.generator, discriminator=trainer.discriminator).read(checkpoint)
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError:
+        log.warning("previous model %s has a different architecture: training from scratch", previous)
+        return ""
+    log.info("warm start from %s", previous)
+    return previous
+
+
+def run_fn(fn_args):
+    custom = fn_args.custom_config or {}
+    cfg = WaveGANConfig.from_json(custom["model_config"])
+    if fn_args.train_steps:
+        cfg = cfg.replace(steps=int(fn_args.train_steps))
+    labels = label_names_from_schema(fn_args.schema_path)
+    if cfg.conditional and len(labels) != cfg.num_classes:
+        raise ValueError(f"num_classes={cfg.num_classes} but the data has {len(labels)} labels {labels}")
+    strategy = (tf.distribute.MirroredStrategy() if len(tf.config.list_physical_devices("GPU")) > 1
+                else tf.distribute.get_strategy())
+    files = [f for pattern in fn_args.train_files for f in tf.io.gfile.glob(pattern)]
+    trainer = Trainer(cfg, fn_args.model_run_dir, strategy=strategy)
+    if trainer.current_step == 0:
+        warm_start(trainer, custom.get("warm_start_base", ""))
+    trainer.fit(tfrecord_dataset(files, cfg), export=False)
+    export_generator(trainer.generator, cfg, fn_args.serving_model_dir)
+    tf.train.Checkpoint(generator=trainer.generator, discriminator=trainer.discriminator).write(
+        os.path.join(fn_args.serving_model_dir, WARM_START_CHECKPOINT))

@@ -1,0 +1,97 @@
+"""PipelineConfig: the one configuration of a pipeline run (file + CLI overrides).
+
+JSON form: the pipeline's own fields, plus "model" (WaveGANConfig fields) and
+"ingest" (IngestConfig fields), e.g.
+  {"data_root": "audio/", "train_steps": 2000, "model": {"model_size": 32}}
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields
+
+from models.config import ConfigError, IngestConfig, WaveGANConfig, _ConfigBase
+
+
+@dataclass
+class PipelineConfig(_ConfigBase):
+    data_root: str = field(default="", metadata={"help": "folder of audio, or of span-N/ folders of audio"})
+    output_dir: str = field(default="wavegan_output", metadata={"help": "pipeline root, metadata and (by default) serving dir"})
+    pipeline_name: str = field(default="wavegan", metadata={"help": "pipeline name (ML Metadata context)"})
+    serving_dir: str = field(default="", metadata={"help": "TF Serving base path (default <output_dir>/serving)"})
+    model_name: str = field(default="wavegan", metadata={"help": "model name under the serving dir"})
+    input_pattern: str = field(default="", metadata={"help": "glob under data_root; default: span-{SPAN}/* if span folders exist, else *"})
+    train_steps: int = field(default=0, metadata={"help": "generator steps (0 = model.steps)"})
+    warm_start: bool = field(default=True, metadata={"help": "initialise from the model in service"})
+    eval_clips: int = field(default=64, metadata={"help": "clips generated per model for evaluation"})
+    fd_tolerance: float = field(default=0.1, metadata={"help": "bless if FD <= baseline FD x (1 + this)"})
+    max_silent_fraction: float = field(default=0.5, metadata={"help": "sanity: most clips allowed silent"})
+    max_clipped_fraction: float = field(default=0.2, metadata={"help": "sanity: most clips allowed to clip"})
+    max_clip_ratio: float = field(default=0.01, metadata={"help": "schema: max clipped-sample ratio per slice"})
+    min_rms_db: float = field(default=-50.0, metadata={"help": "schema: min slice RMS level, dBFS"})
+    trainer_gpus: int = field(default=1, metadata={"help": "GPUs the Kubeflow trainer step requests"})
+    trainer_accelerator: str = field(default="nvidia.com/gpu", metadata={"help": "accelerator type (Vertex: e.g. NVIDIA_TESLA_T4)"})
+    image: str = field(default="wavegan-pipeline:latest", metadata={"help": "container image for Kubeflow"})
+    beam_workers: int = field(default=1, metadata={"help": "Beam DirectRunner worker processes"})
+    model: dict = field(default_factory=dict)
+    ingest: dict = field(default_factory=dict)
+
+    def validate(self) -> "PipelineConfig":
+        need = self._need
+        need(self.eval_clips >= 2, "eval_clips", "must be at least 2")
+        need(self.train_steps >= 0, "train_steps", "must not be negative")
+        need(self.fd_tolerance >= 0, "fd_tolerance", "must not be negative")
+        need(0 <= self.max_silent_fraction <= 1, "max_silent_fraction", "must be in [0, 1]")
+        need(0 <= self.max_clipped_fraction <= 1, "max_clipped_fraction", "must be in [0, 1]")
+        need(self.beam_workers >= 1, "beam_workers", "must be at least 1")
+        need(bool(self.model_name) and "/" not in self.model_name, "model_name", "must be a plain name")
+        self.model_config()  # nested configs validate too
+        self.ingest_config()
+        return self
+
+    def model_config(self) -> WaveGANConfig:
+        cfg = WaveGANConfig.from_dict(self.model)
+        return cfg.replace(steps=self.train_steps) if self.train_steps else cfg
+
+    def ingest_config(self) -> IngestConfig:
+        return IngestConfig.from_dict(self.ingest)
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_dir, "metadata.sqlite")
+
+    @property
+    def serving_model_base(self) -> str:
+        return os.path.join(self.serving_dir or os.path.join(self.output_dir, "serving"), self.model_name)
+
+    def resolved_input_pattern(self) -> str:
+        """The pattern to use: as configured, else span-{SPAN}/* when span folders exist."""
+        if self.input_pattern:
+            return self.input_pattern
+        import tensorflow as tf
+        has_spans = bool(self.data_root) and tf.io.gfile.isdir(self.data_root) and any(
+            name.rstrip("/").startswith("span-") for name in tf.io.gfile.listdir(self.data_root))
+        return "span-{SPAN}/*" if has_spans else "*"
+
+
+def load_pipeline_config(path: str = "", overrides: dict = None) -> PipelineConfig:
+    values = {}
+    if path:
+        try:
+            with open(path) as f:
+                values = json.load(f)
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(f"cannot read config {path}: {error}") from None
+    for key, value in (overrides or {}).items():
+        if key in ("model", "ingest"):
+            values[key] = {**values.get(key, {}), **value}
+        elif value is not None:
+            values[key] = value
+    return PipelineConfig.from_dict(values)
+
+
+PIPELINE_FIELDS = [f for f in fields(PipelineConfig) if f.name not in ("model", "ingest")]

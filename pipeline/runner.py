@@ -1,0 +1,175 @@
+"""Runs the pipeline locally (LocalDagRunner, SQLite metadata), shows progress per
+component and a summary, and turns failures into one line naming the step."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+from typing import Callable
+
+from pipeline.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+
+
+class PipelineError(RuntimeError):
+    """The run failed; the message names the step and the cause."""
+
+
+class ComponentProgress(logging.Handler):
+    """Listens to LocalDagRunner's 'Component X is running/finished' lines."""
+
+    PATTERN = re.compile(r"^Component (\S+) is (running|finished)\.$")
+
+    def __init__(self, total: int, out: Callable[[str], None]):
+        super().__init__(logging.INFO)
+        self.total, self.out = total, out
+        self.started, self.seconds, self.current = {}, {}, None
+
+    def emit(self, record):
+        match = self.PATTERN.match(record.getMessage())
+        if not match:
+            if record.levelno >= logging.ERROR:
+                sys.stderr.write(f"{record.levelname}: {record.getMessage()}\n")
+            return
+        name, state = match.groups()
+        if state == "running":
+            self.current, self.started[name] = name, time.time()
+            self.out(f"[{len(self.started)}/{self.total}] {name} ...")
+        else:
+            self.seconds[name] = time.time() - self.started.get(name, time.time())
+            self.current = None
+            self.out(f"[{len(self.started)}/{self.total}] {name} done in {self.seconds[name]:.1f} s")
+
+
+def check_data_root(cfg: PipelineConfig) -> None:
+    import tensorflow as tf
+    if not cfg.data_root:
+        raise PipelineError("no data root given (--data-root)")
+    if not tf.io.gfile.isdir(cfg.data_root):
+        raise PipelineError(f"data root not found: {cfg.data_root}")
+    if not tf.io.gfile.listdir(cfg.data_root):
+        raise PipelineError(f"data root is empty: {cfg.data_root}")
+
+
+def run_local(cfg: PipelineConfig, data_only: bool = False, out: Callable[[str], None] = print) -> dict:
+    """Runs once; returns the summary. Raises PipelineError (one line) on failure."""
+    from tfx import v1 as tfx
+    from pipeline.pipeline import create_pipeline
+    check_data_root(cfg)
+    pipeline = create_pipeline(cfg, data_only=data_only)
+    progress = ComponentProgress(len(pipeline.components), out)
+    import absl.logging
+    # TFX logs through absl: keep its progress lines and errors. The level is set through
+    # absl's verbosity, which TensorFlow saves and restores around checkpointing.
+    absl_logger = logging.getLogger("absl")
+    previous = absl.logging.get_verbosity(), absl_logger.propagate
+    absl_logger.addHandler(progress)
+    absl.logging.set_verbosity(absl.logging.INFO)
+    absl_logger.propagate = False
+    start = time.time()
+    try:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    except Exception as error:  # noqa: BLE001 - reported as one line naming the step
+        step = progress.current or "pipeline"
+        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise PipelineError(f"step {step} failed: {first_line}") from error
+    finally:
+        absl_logger.removeHandler(progress)
+        absl.logging.set_verbosity(previous[0])
+        absl_logger.propagate = previous[1]
+    summary = summarize(cfg, since=start)
+    summary["component_seconds"] = progress.seconds
+    summary["wall_seconds"] = time.time() - start
+    return summary
+
+
+def _store(cfg: PipelineConfig):
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = cfg.metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def _latest(store, type_name: str, since_ms: int):
+    found = [a for a in store.get_artifacts_by_type(type_name) if a.create_time_since_epoch >= since_ms]
+    return max(found, key=lambda a: a.id) if found else None
+
+
+def _prop(artifact, name):
+    value = artifact.custom_properties.get(name)
+    if value is None:
+        return None
+    return value.int_value if value.HasField("int_value") else value.string_value
+
+
+def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
+    """What the run produced, read back from ML Metadata and the artifacts."""
+    store = _store(cfg)
+    since_ms = int(since * 1000) - 1000
+    summary = {}
+    report = _latest(store, "WaveGANIngestReport", since_ms)
+    if report:
+        with open(os.path.join(report.uri, "ingest_report.json")) as f:
+            ingest = json.load(f)
+        summary["ingest"] = {k: ingest[k] for k in ("files_ok", "files_partial", "files_skipped", "slices",
+                                                      "audio_seconds", "labels")}
+        examples = _latest(store, "Examples", since_ms)
+        summary["span"] = _prop(examples, "span") if examples else None
+    anomalies = _latest(store, "ExampleAnomalies", since_ms)
+    if anomalies:
+        from tensorflow_metadata.proto.v0 import anomalies_pb2
+        found = set()
+        for split in ("train", "eval"):
+            path = os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    found |= set(anomalies_pb2.Anomalies.FromString(f.read()).anomaly_info)
+        summary["anomalies"] = sorted(found)
+    evaluation = _latest(store, "ModelEvaluation", since_ms)
+    if evaluation:
+        with open(os.path.join(evaluation.uri, "metrics.json")) as f:
+            summary["evaluation"] = json.load(f)
+    infra = _latest(store, "InfraBlessing", since_ms)
+    if infra:
+        summary["serving_check"] = {"passed": _prop(infra, "blessed") == 1, "reason": _prop(infra, "reason")}
+    pushed = _latest(store, "PushedModel", since_ms)
+    if pushed:
+        summary["pushed"] = bool(_prop(pushed, "pushed"))
+        summary["pushed_version"] = _prop(pushed, "pushed_version")
+        summary["pushed_destination"] = _prop(pushed, "pushed_destination")
+        summary["not_pushed_reason"] = _prop(pushed, "reason")
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    lines = []
+    ingest = summary.get("ingest")
+    if ingest:
+        lines.append(f"data: span {summary.get('span')}: {ingest['files_ok']} files ok, {ingest['files_skipped']} "
+                     f"skipped, {ingest['slices']} slices, {ingest['audio_seconds']:.1f} s, "
+                     f"labels {ingest['labels'] or 'none'}")
+    if "anomalies" in summary:
+        lines.append(f"validation: {'anomalies in ' + ', '.join(summary['anomalies']) if summary['anomalies'] else 'no anomalies'}")
+    evaluation = summary.get("evaluation")
+    if evaluation:
+        for name in ("candidate", "baseline"):
+            if name in evaluation:
+                m = evaluation[name]
+                extra = f"  IS {m['inception_score']:.3g}" if "inception_score" in m else ""
+                lines.append(f"{name}: FD {m['frechet_distance']:.4g}{extra}  NN-train {m['nn_distance_to_train']:.3g}"
+                             f"  diversity {m['nn_distance_among_samples']:.3g}  silent {m['silent_fraction']:.0%}"
+                             f"  clipped {m['clipped_fraction']:.0%}")
+        lines.append(f"blessed: {'yes' if evaluation['blessed'] else 'no'} ({evaluation['reason']})")
+    if "serving_check" in summary:
+        check = summary["serving_check"]
+        lines.append(f"serving check: {'passed' if check['passed'] else 'FAILED: ' + check['reason']}")
+    if "pushed" in summary:
+        lines.append(f"pushed: version {summary['pushed_version']} -> {summary['pushed_destination']}"
+                     if summary["pushed"] else f"not pushed: {summary['not_pushed_reason']}")
+    return "\n".join(lines)
