@@ -110,14 +110,59 @@ def _pipeline_config(args):
     return load_pipeline_config(args.config or "", {**overrides, "model": model, "ingest": ingest})
 
 
-def cmd_pipeline_run(args):
+def _run_and_print(cfg, data_only=False):
     from pipeline.runner import PipelineError, format_summary, run_local
-    cfg = _pipeline_config(args)
     try:
-        summary = run_local(cfg, data_only=args.data_only)
+        summary = run_local(cfg, data_only=data_only)
     except PipelineError as error:
         raise CLIError(str(error)) from None
-    print(format_summary(summary))
+    print(format_summary(summary), flush=True)
+    return summary
+
+
+def cmd_pipeline_run(args):
+    from pipeline.schedule import AlreadyRunning
+    try:
+        _run_and_print(_pipeline_config(args), args.data_only)
+    except AlreadyRunning as error:
+        raise CLIError(str(error)) from None
+
+
+def cmd_schedule(args):
+    from pipeline.schedule import Cron, parse_every, run_schedule
+    if bool(args.every) == bool(args.cron):
+        raise CLIError("give exactly one of --every or --cron")
+    every = parse_every(args.every) if args.every else 0
+    cron = Cron(args.cron) if args.cron else None
+    cfg = _pipeline_config(args)
+    from pipeline.runner import check_data_root
+    check_data_root(cfg)
+    run_schedule(cfg, _run_and_print, lambda line: print(line, flush=True), every_seconds=every, cron=cron,
+                 max_ticks=args.max_checks)
+
+
+def cmd_pipeline_compile(args):
+    from pipeline.kubeflow import compile_kubeflow
+    path = compile_kubeflow(_pipeline_config(args), args.out)
+    print(f"wrote the Kubeflow Pipelines v2 spec to {path}")
+    print("upload it in the KFP UI, or: wavegan pipeline schedule --host URL --package " + path)
+
+
+def cmd_pipeline_schedule(args):
+    from pipeline.kubeflow import schedule_kubeflow
+    from pipeline.schedule import parse_every
+    if bool(args.every) == bool(args.cron):
+        raise CLIError("give exactly one of --every or --cron")
+    if not os.path.exists(args.package):
+        raise CLIError(f"pipeline package not found: {args.package}")
+    try:
+        run_id = schedule_kubeflow(args.package, args.host, cron=args.cron or "",
+                                   every_seconds=parse_every(args.every) if args.every else 0,
+                                   experiment=args.experiment)
+    except Exception as error:  # noqa: BLE001 - the KFP API's many failure types, one line
+        raise CLIError(f"cannot create the recurring run on {args.host}: "
+                       f"{str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}") from None
+    print(f"recurring run {run_id} created on {args.host}")
 
 
 def cmd_demo_data(args):
@@ -133,26 +178,30 @@ def cmd_demo_data(args):
 
 
 def cmd_demo(args):
-    from models.config import WaveGANConfig
-    from models.data import folder_dataset
+    """The main job on built-in data: two spans through the pipeline, then audio."""
     from models.generate import generate_wavs
-    from models.train import Trainer
+    from pipeline.config import PipelineConfig
     from pipeline.demo_data import make_demo_data
+    from serving.model_dirs import latest_version_dir
 
-    data_dir = os.path.join(args.out, "data")
-    paths = make_demo_data(data_dir, files_per_class=args.files_per_class, seed=0)
-    print(f"[1/3] demo data: {len(paths)} drum hits in {data_dir}")
-    cfg = WaveGANConfig(model_size=args.model_size, batch_size=16, steps=args.steps, d_updates=2,
-                        checkpoint_every_steps=max(args.steps // 2, 1), summary_every_steps=10,
-                        audio_summary_every_steps=max(args.steps // 2, 1), phase_shuffle=2)
-    dataset, _, _ = folder_dataset(data_dir, cfg)
-    run_dir = os.path.join(args.out, "run")
-    print(f"[2/3] training a d={cfg.model_size} WaveGAN for {cfg.steps} steps in {run_dir}")
-    Trainer(cfg, run_dir).fit(dataset)
+    data_root = os.path.join(args.out, "data")
+    cfg = PipelineConfig(data_root=data_root, output_dir=args.out, train_steps=args.steps, eval_clips=32,
+                         model={"model_size": args.model_size, "batch_size": 16, "d_updates": 5,
+                                "checkpoint_every_steps": max(args.steps // 2, 1), "summary_every_steps": 10,
+                                "audio_summary_every_steps": max(args.steps // 2, 1)},
+                         ingest={"eval_percent": 20})
+    for span, seed in ((1, 0), (2, 1)):
+        paths = make_demo_data(os.path.join(data_root, f"span-{span}"), files_per_class=args.files_per_class,
+                               seed=seed)
+        print(f"== span {span}: {len(paths)} synthesised drum hits in {data_root}/span-{span}", flush=True)
+        _run_and_print(cfg)
+    model_dir = latest_version_dir(cfg.serving_model_base)
+    if model_dir is None:
+        raise CLIError("no model was pushed")
     wav_dir = os.path.join(args.out, "generated")
-    wavs = generate_wavs(os.path.join(run_dir, "export"), wav_dir, n=8, seed=0)
-    print(f"[3/3] generated {len(wavs)} clips: {wav_dir}")
-    print(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'logs')}")
+    wavs = generate_wavs(model_dir, wav_dir, n=8, seed=0)
+    print(f"== generated {len(wavs)} clips with {model_dir}: {wav_dir}")
+    print(f"TensorBoard: tensorboard --logdir {cfg.pipeline_root}/Trainer")
 
 
 def _add_pipeline_flags(p):
@@ -227,6 +276,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-only", action="store_true", help="stop after data validation (no training)")
     p.set_defaults(func=cmd_pipeline_run)
 
+    p = pipeline_sub.add_parser("compile", help="compile for Kubeflow Pipelines v2 / Vertex AI")
+    p.add_argument("--target", choices=["kubeflow"], default="kubeflow")
+    p.add_argument("--out", default="pipeline.yaml", help=".yaml: KFP pipeline spec; .json: PipelineJob")
+    _add_pipeline_flags(p)
+    p.set_defaults(func=cmd_pipeline_compile)
+
+    p = pipeline_sub.add_parser("schedule", help="create a recurring run on Kubeflow Pipelines (kfp client)")
+    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
+    p.add_argument("--package", default="pipeline.yaml", help="compiled pipeline (wavegan pipeline compile)")
+    p.add_argument("--every", help="interval: 30m, 6h, 1d")
+    p.add_argument("--cron", help="cron expression (KFP's 6 fields: s m h dom mon dow)")
+    p.add_argument("--experiment", default="wavegan")
+    p.set_defaults(func=cmd_pipeline_schedule)
+
+    p = sub.add_parser("schedule", help="retrain locally whenever new audio arrives, on a schedule")
+    p.add_argument("--every", help="check interval: 30m, 6h, 1d")
+    p.add_argument("--cron", help="5-field cron expression, e.g. '0 3 * * *'")
+    p.add_argument("--max-checks", type=int, default=0, help="stop after N checks (0 = run forever)")
+    _add_pipeline_flags(p)
+    p.set_defaults(func=cmd_schedule)
+
     p = sub.add_parser("demo-data", help="synthesise a labelled drum-hit dataset (no download)")
     p.add_argument("--out", required=True)
     p.add_argument("--files-per-class", type=int, default=60)
@@ -234,11 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speech", action="store_true", help="also spoken digits (needs espeak-ng)")
     p.set_defaults(func=cmd_demo_data)
 
-    p = sub.add_parser("demo", help="demo data -> short CPU training -> export -> WAVs")
+    p = sub.add_parser("demo", help="demo data, two spans through the pipeline, then WAVs")
     p.add_argument("--out", default="demo_output")
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--steps", type=int, default=100, help="generator steps per pipeline run")
     p.add_argument("--model-size", type=int, default=8)
-    p.add_argument("--files-per-class", type=int, default=40)
+    p.add_argument("--files-per-class", type=int, default=30)
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -255,9 +325,12 @@ def main(argv=None) -> int:
     from models.config import ConfigError
     from models.data import DataError
     from models.export import ModelDirError
+    from pipeline.runner import PipelineError
+    from pipeline.schedule import ScheduleError
     try:
         args.func(args)
-    except (CLIError, ConfigError, DataError, ModelDirError, AudioDecodeError, FileNotFoundError,
+    except (CLIError, ConfigError, DataError, ModelDirError, AudioDecodeError, FileNotFoundError, PipelineError,
+            ScheduleError,
             ValueError) as error:
         print(f"wavegan {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -56,10 +56,19 @@ def check_data_root(cfg: PipelineConfig) -> None:
 
 
 def run_local(cfg: PipelineConfig, data_only: bool = False, out: Callable[[str], None] = print) -> dict:
-    """Runs once; returns the summary. Raises PipelineError (one line) on failure."""
+    """Runs once (never two at once on one output dir); returns the summary.
+
+    Raises PipelineError (one line naming the step) on failure, AlreadyRunning if busy.
+    """
+    from pipeline.schedule import pipeline_lock
+    check_data_root(cfg)
+    with pipeline_lock(cfg):
+        return _run_locked(cfg, data_only, out)
+
+
+def _run_locked(cfg: PipelineConfig, data_only: bool, out: Callable[[str], None]) -> dict:
     from tfx import v1 as tfx
     from pipeline.pipeline import create_pipeline
-    check_data_root(cfg)
     pipeline = create_pipeline(cfg, data_only=data_only)
     progress = ComponentProgress(len(pipeline.components), out)
     import absl.logging

@@ -1,0 +1,154 @@
+"""Scheduled retraining for the local runner.
+
+Every interval (or cron minute), look at the data root: when the input changed since
+the last successful run (a new span-N/ folder, or new/changed files when there are
+no spans), run the pipeline; otherwise say so and wait. A lock file keeps two runs
+(scheduled or by hand) from ever overlapping.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+import time
+from contextlib import contextmanager
+from typing import Callable, Optional
+
+from pipeline.config import PipelineConfig
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+STATE_FILE = "schedule_state.json"
+LOCK_FILE = ".pipeline.lock"
+
+
+class ScheduleError(ValueError):
+    pass
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def parse_every(text: str) -> int:
+    """'30m', '6h', '1d', '90s' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text or "")
+    if not match or int(match.group(1)) == 0:
+        raise ScheduleError(f"invalid interval {text!r}: use e.g. 30m, 6h or 1d")
+    return int(match.group(1)) * UNITS[match.group(2)]
+
+
+def _cron_field(text: str, low: int, high: int) -> set:
+    values = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?", part)
+        if not match:
+            raise ScheduleError(f"invalid cron field {text!r}")
+        span, step = match.group(1), int(match.group(2) or 1)
+        start, end = (low, high) if span == "*" else (
+            (int(span.split("-")[0]), int(span.split("-")[-1])))
+        if not (low <= start <= end <= high) or step < 1:
+            raise ScheduleError(f"cron field {text!r} out of range {low}-{high}")
+        values.update(range(start, end + 1, step))
+    return values
+
+
+class Cron:
+    """Standard 5-field cron (minute hour day-of-month month day-of-week, 0 = Sunday)."""
+
+    def __init__(self, expression: str):
+        parts = expression.split()
+        if len(parts) != 5:
+            raise ScheduleError(f"invalid cron expression {expression!r}: need 5 fields")
+        limits = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 6)]
+        self.fields = [_cron_field(p, lo, hi) for p, (lo, hi) in zip(parts, limits)]
+
+    def matches(self, when: dt.datetime) -> bool:
+        minute, hour, dom, month, dow = self.fields
+        return (when.minute in minute and when.hour in hour and when.day in dom and when.month in month
+                and (when.isoweekday() % 7) in dow)
+
+    def next_after(self, when: dt.datetime) -> dt.datetime:
+        candidate = when.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+        for _ in range(366 * 24 * 60):
+            if self.matches(candidate):
+                return candidate
+            candidate += dt.timedelta(minutes=1)
+        raise ScheduleError("cron expression never matches")
+
+
+def input_fingerprint(cfg: PipelineConfig) -> str:
+    """Identifies the input the next run would ingest (latest span, or the whole root)."""
+    import tensorflow as tf
+    from components.audio_ingest import list_input_files
+    pattern = cfg.resolved_input_pattern()
+    if "{SPAN}" in pattern:
+        spans = [int(m.group(1)) for name in tf.io.gfile.listdir(cfg.data_root)
+                 if (m := re.fullmatch(r"span-(\d+)/?", name))]
+        pattern = pattern.replace("{SPAN}", str(max(spans)))
+    digest = hashlib.sha256()
+    for path in list_input_files(cfg.data_root, pattern):
+        stat = tf.io.gfile.stat(path)
+        digest.update(f"{path}\0{stat.length}\0{stat.mtime_nsec}\n".encode())
+    return f"{pattern}:{digest.hexdigest()}"
+
+
+@contextmanager
+def pipeline_lock(cfg: PipelineConfig):
+    """Held for the whole of a run; a second run raises AlreadyRunning at once."""
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    with open(os.path.join(cfg.output_dir, LOCK_FILE), "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(f"another pipeline run is in progress on {cfg.output_dir}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _state(cfg: PipelineConfig) -> dict:
+    path = os.path.join(cfg.output_dir, STATE_FILE)
+    return json.load(open(path)) if os.path.exists(path) else {}
+
+
+def check_and_run(cfg: PipelineConfig, run: Callable[[PipelineConfig], dict], out: Callable[[str], None]) -> str:
+    """One scheduler tick: 'ran', 'no-new-data' or 'busy'."""
+    fingerprint = input_fingerprint(cfg)
+    if _state(cfg).get("fingerprint") == fingerprint:
+        out(f"{_now()} no new data in {cfg.data_root} since the last run: nothing to do")
+        return "no-new-data"
+    out(f"{_now()} new data in {cfg.data_root} ({fingerprint.split(':')[0]}): running the pipeline")
+    try:
+        run(cfg)
+    except AlreadyRunning as error:
+        out(f"{_now()} {error}: skipped this tick")
+        return "busy"
+    with open(os.path.join(cfg.output_dir, STATE_FILE), "w") as f:
+        json.dump({"fingerprint": fingerprint, "finished": _now()}, f)
+    return "ran"
+
+
+def run_schedule(cfg: PipelineConfig, run: Callable[[PipelineConfig], dict], out: Callable[[str], None],
+                 every_seconds: int = 0, cron: Optional[Cron] = None, max_ticks: int = 0) -> None:
+    """Ticks now, then every interval or cron match; max_ticks > 0 stops after that many."""
+    ticks = 0
+    while True:
+        try:
+            check_and_run(cfg, run, out)
+        except Exception as error:  # noqa: BLE001 - a failed run is reported; the schedule goes on
+            out(f"{_now()} run failed: {error}")
+        ticks += 1
+        if max_ticks and ticks >= max_ticks:
+            return
+        now = dt.datetime.now()
+        wake = cron.next_after(now) if cron else now + dt.timedelta(seconds=every_seconds)
+        out(f"{_now()} next check at {wake:%Y-%m-%d %H:%M:%S}")
+        time.sleep(max(0.0, (wake - dt.datetime.now()).total_seconds()))
+
+
+def _now() -> str:
+    return dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
