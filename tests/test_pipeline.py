@@ -1,0 +1,175 @@
+"""The whole TFX pipeline on LocalDagRunner: push, warm start, blessing, faults."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.export import export_generator, load_exported
+from models.wavegan import Generator
+from pipeline.config import PipelineConfig
+from pipeline.demo_data import make_demo_data
+from pipeline.runner import PipelineError, run_local
+from serving.model_dirs import versions
+from tests.conftest import run_cli, tiny_config
+
+TINY_MODEL = {"model_size": 4, "batch_size": 4, "d_updates": 1}
+
+
+def pipeline_config(tmp_path, **overrides):
+    values = dict(data_root=str(tmp_path / "data"), output_dir=str(tmp_path / "out"), train_steps=2,
+                  eval_clips=4, fd_tolerance=1e6, model=TINY_MODEL, ingest={"eval_percent": 30})
+    values.update(overrides)
+    return PipelineConfig(**values)
+
+
+def generator_weights(model_dir):
+    """The generator's variables as saved in a SavedModel, by their path in the module."""
+    _, cfg = load_exported(model_dir)
+    generator = Generator(cfg)
+    tf.train.Checkpoint(generator=generator).read(os.path.join(model_dir, "variables", "variables")
+                                                  ).assert_existing_objects_matched()
+    return {f"{i}:{v.name}": v.numpy() for i, v in enumerate(generator.trainable_variables)}
+
+
+def test_two_spans_push_two_versions_and_the_second_warm_starts(tmp_path):
+    cfg = pipeline_config(tmp_path)
+    make_demo_data(os.path.join(cfg.data_root, "span-1"), files_per_class=3, seed=0)
+    first = run_local(cfg, out=lambda line: None)
+    assert first["pushed"] and first["pushed_version"] == 1 and first["span"] == 1
+    assert first["evaluation"]["blessed"] and "baseline" not in first["evaluation"]
+    assert first["serving_check"]["passed"] and first["ingest"]["files_ok"] == 15
+    assert set(first["component_seconds"]) >= {"AudioExampleGen", "Trainer", "WaveGANEvaluator", "AudioPusher"}
+
+    make_demo_data(os.path.join(cfg.data_root, "span-2"), files_per_class=3, seed=1)
+    second = run_local(cfg, out=lambda line: None)
+    assert second["span"] == 2 and second["pushed_version"] == 2
+    assert second["evaluation"]["baseline_dir"].endswith(os.path.join("wavegan", "1"))
+    assert versions(cfg.serving_model_base) == [1, 2]
+    v1 = generator_weights(os.path.join(cfg.serving_model_base, "1"))
+    v2 = generator_weights(os.path.join(cfg.serving_model_base, "2"))
+    fresh = {f"{i}:{v.name}": v.numpy() for i, v in enumerate(Generator(tiny_config()).trainable_variables)}
+    # Two steps at lr 1e-4 from v1 stay within ~2e-4 of it; a fresh start would not.
+    drift = max(np.max(np.abs(v2[k] - v1[k])) for k in v1)
+    assert drift < 1e-3 and max(np.max(np.abs(fresh[k] - v1[k])) for k in v1 if "kernel" in k) > 0.05
+    model, _ = load_exported(os.path.join(cfg.serving_model_base, "2"))
+    audio = model.signatures["sample"](count=tf.constant(2), seed=tf.constant(0, tf.int64))["audio"]
+    assert audio.shape == (2, 16384, 1)
+
+
+def _scale_output(generator, factor):
+    last = generator.upsamplers[-1]
+    for kernel in last.kernels:
+        kernel.assign(kernel * factor)
+    last.b.assign(last.b * factor)
+
+
+def test_blessing_refuses_a_worse_candidate_and_accepts_an_equal_one(tmp_path):
+    from components.audio_example_gen import run_standalone
+    from components.evaluator import evaluate
+    from models.config import IngestConfig
+    make_demo_data(str(tmp_path / "data"), files_per_class=4, seed=0)
+    run_standalone(str(tmp_path / "data"), str(tmp_path / "ingest"), tiny_config(), IngestConfig(eval_percent=30))
+    examples = str(tmp_path / "ingest" / "examples")
+    cfg = tiny_config()
+    tf.random.set_seed(0)
+    generator = Generator(cfg)
+    baseline = export_generator(generator, cfg, str(tmp_path / "baseline"))
+    same = export_generator(generator, cfg, str(tmp_path / "same"))
+    _scale_output(generator, 3.0)  # ~9 dB louder noise: not clipped, further from the decaying drum hits
+    worse = export_generator(generator, cfg, str(tmp_path / "worse"))
+    args = dict(examples_uri=examples, num_clips=8, seed=0, max_silent_fraction=0.5, max_clipped_fraction=0.2,
+                fd_tolerance=0.1)
+    result = evaluate(worse, baseline, **args)
+    assert result["candidate"]["silent_fraction"] == 0 and result["candidate"]["clipped_fraction"] == 0
+    assert result["candidate"]["frechet_distance"] > 1.1 * result["baseline"]["frechet_distance"]
+    assert not result["blessed"] and "Frechet distance" in result["reason"]
+    assert evaluate(same, baseline, **args)["blessed"]
+    first = evaluate(worse, None, **args)
+    assert first["blessed"] and "first model" in first["reason"]
+    assert "inception_score" in first["candidate"]  # the data is labelled
+
+
+def test_a_failed_serving_check_blocks_the_push(tmp_path):
+    """A real TFX run: a model that loads but fails its requests is not pushed."""
+    from tfx import v1 as tfx
+    from components.pusher import AudioPusher
+    from components.serving_check import ServingCheck, check_model
+    cfg = tiny_config()
+    model_uri = tmp_path / "model"
+    export_generator(Generator(cfg), cfg, str(model_uri / "Format-Serving"))
+    broken = cfg.replace(latent_dim=7)  # the config asset now disagrees with the graph
+    (model_uri / "Format-Serving" / "assets" / "wavegan_config.json").write_text(broken.to_json())
+    assert "InvalidArgument" in check_model(str(model_uri / "Format-Serving"))
+    model = tfx.dsl.Importer(source_uri=str(model_uri), artifact_type=tfx.types.standard_artifacts.Model
+                             ).with_id("import_model")
+    blessing_dir = tmp_path / "blessing"
+    blessing_dir.mkdir()
+    blessing = tfx.dsl.Importer(source_uri=str(blessing_dir), artifact_type=tfx.types.standard_artifacts.ModelBlessing,
+                                custom_properties={"blessed": 1}).with_id("import_blessing")
+    check = ServingCheck(model=model.outputs["result"])
+    pusher = AudioPusher(model=model.outputs["result"], model_blessing=blessing.outputs["result"],
+                         infra_blessing=check.outputs["blessing"], serving_model_base=str(tmp_path / "serving"))
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="check", pipeline_root=str(tmp_path / "root"), components=[model, blessing, check, pusher],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(tmp_path / "m.sqlite")))
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    assert versions(str(tmp_path / "serving")) == []
+    assert not os.path.exists(tmp_path / "serving") or not os.listdir(tmp_path / "serving")
+
+
+def test_bad_data_fails_naming_the_step_and_the_next_run_succeeds(tmp_path):
+    cfg = pipeline_config(tmp_path)
+    with pytest.raises(PipelineError, match="data root not found"):
+        run_local(cfg, out=lambda line: None)
+    bad_span = os.path.join(cfg.data_root, "span-1", "kick")
+    os.makedirs(bad_span)
+    open(os.path.join(bad_span, "x.wav"), "wb").write(b"not audio")
+    with pytest.raises(PipelineError, match="step AudioExampleGen failed: .*no valid audio slices"):
+        run_local(cfg, out=lambda line: None)
+    make_demo_data(os.path.join(cfg.data_root, "span-2"), files_per_class=3, seed=0)
+    summary = run_local(cfg, data_only=True, out=lambda line: None)
+    assert summary["span"] == 2 and summary["ingest"]["files_ok"] == 15
+    result = run_cli("pipeline", "run", "--data-root", tmp_path / "missing", "--output", tmp_path / "o2")
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(
+        "wavegan pipeline: error: data root not found")
+
+
+def test_killing_a_run_mid_training_leaves_the_serving_dir_intact(tmp_path):
+    cfg = pipeline_config(tmp_path)
+    make_demo_data(os.path.join(cfg.data_root, "span-1"), files_per_class=3, seed=0)
+    run_local(cfg, out=lambda line: None)
+    with open(tmp_path / "config.json", "w") as f:
+        json.dump({**json.loads(cfg.to_json()), "train_steps": 100000}, f)
+    exe = os.path.join(os.path.dirname(sys.executable), "wavegan")
+    proc = subprocess.Popen([exe, "pipeline", "run", "--config", str(tmp_path / "config.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), start_new_session=True)
+    deadline = time.time() + 240
+    for line in proc.stdout:
+        if "step 1/100000" in line or time.time() > deadline:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert versions(cfg.serving_model_base) == [1]
+    assert sorted(os.listdir(cfg.serving_model_base)) == ["1"]
+    load_exported(os.path.join(cfg.serving_model_base, "1"))
+    again = run_local(cfg, out=lambda line: None)  # the lock died with the process
+    assert again["pushed_version"] == 2
+
+
+def test_a_second_concurrent_run_is_refused(tmp_path):
+    from pipeline.schedule import AlreadyRunning, pipeline_lock
+    cfg = pipeline_config(tmp_path)
+    make_demo_data(os.path.join(cfg.data_root, "span-1"), files_per_class=1, seed=0)
+    with pipeline_lock(cfg):
+        with pytest.raises(AlreadyRunning):
+            run_local(cfg, out=lambda line: None)
+        result = run_cli("pipeline", "run", "--data-root", cfg.data_root, "--output", cfg.output_dir)
+        assert result.returncode == 2 and "another pipeline run is in progress" in result.stderr
