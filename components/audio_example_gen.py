@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from tfx import types
 from tfx.components.example_gen import driver
+from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.util import examples_utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
@@ -115,8 +116,12 @@ class Executor(BaseExampleGenExecutor):
         return transform
 
 
-class AudioExampleGen(base_beam_component.BaseBeamComponent):
-    """Folder tree of audio -> validated-ready Examples (train/eval), report, vocabulary."""
+class AudioExampleGen(FileBasedExampleGen):
+    """Folder tree of audio -> validated-ready Examples (train/eval), report, vocabulary.
+
+    A FileBasedExampleGen subclass so that every orchestrator treats it as one: the
+    local runner and the Kubeflow v2 compiler both run its span-resolving driver.
+    """
 
     SPEC_CLASS = AudioExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
@@ -139,7 +144,7 @@ class AudioExampleGen(base_beam_component.BaseBeamComponent):
             examples=types.Channel(type=standard_artifacts.Examples),
             ingest_report=types.Channel(type=IngestReport),
             label_vocabulary=types.Channel(type=LabelVocabulary))
-        super().__init__(spec=spec)
+        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)  # FileBasedExampleGen's builds its own spec
 
 
 def run_standalone(data_root: str, out_dir: str, model_cfg: WaveGANConfig, ingest_cfg: IngestConfig,

@@ -77,8 +77,8 @@ def _model_components(cfg: PipelineConfig, target: str, example_gen, schema_gen)
                          infra_blessing=serving_check.outputs["blessing"],
                          serving_model_base=cfg.serving_model_base)
     if target == "kubeflow" and cfg.trainer_gpus > 0:
-        from tfx.proto.orchestration import pipeline_pb2
-        resources = pipeline_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
+        from kfp.pipeline_spec import pipeline_spec_pb2
+        resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
         trainer.with_platform_config(resources(accelerator=resources.AcceleratorConfig(
             type=cfg.trainer_accelerator, count=cfg.trainer_gpus)))
     return [trainer, evaluator, serving_check, pusher]

@@ -122,7 +122,7 @@ def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
     store = _store(cfg)
     since_ms = int(since * 1000) - 1000
     summary = {}
-    report = _latest(store, "WaveGANIngestReport", since_ms)
+    report = _latest(store, "wavegan.IngestReport", since_ms)
     if report:
         with open(os.path.join(report.uri, "ingest_report.json")) as f:
             ingest = json.load(f)

@@ -61,7 +61,7 @@ def test_latest_span_is_ingested_and_validated_against_the_frozen_schema(tmp_pat
     anomalies_uri = latest_artifact(tmp_path, "ExampleAnomalies").uri
     anomalies = load_anomalies(anomalies_uri)
     assert {"label_name", "clip_ratio"} <= set(anomalies.anomaly_info), anomalies
-    report = latest_artifact(tmp_path, "WaveGANIngestReport").uri
+    report = latest_artifact(tmp_path, "wavegan.IngestReport").uri
     assert os.path.exists(os.path.join(report, "ingest_report.json"))
-    vocabulary = latest_artifact(tmp_path, "WaveGANLabelVocabulary").uri
+    vocabulary = latest_artifact(tmp_path, "wavegan.LabelVocabulary").uri
     assert open(os.path.join(vocabulary, "labels.txt")).read().split() == ["bird", "cat"]

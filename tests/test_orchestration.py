@@ -1,0 +1,76 @@
+"""Kubeflow compilation and scheduled retraining."""
+import datetime as dt
+import os
+import socket
+
+import pytest
+
+from pipeline.config import PipelineConfig
+from pipeline.demo_data import make_demo_data
+from pipeline.runner import run_local
+from pipeline.schedule import Cron, ScheduleError, check_and_run, parse_every
+from tests.conftest import run_cli
+
+
+def test_kubeflow_spec_has_every_component_and_the_trainer_gpu(tmp_path):
+    import kfp.components
+    out = tmp_path / "pipeline.yaml"
+    result = run_cli("pipeline", "compile", "--target", "kubeflow", "--out", out, "--data-root", "gs://b/audio",
+                     "--output", "gs://b/wavegan", "--image", "registry.example/wavegan:1", "--trainer-gpus", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    component = kfp.components.load_component_from_file(str(out))  # kfp's own loader
+    spec = component.pipeline_spec
+    expected = {"AudioExampleGen", "StatisticsGen", "AudioSchemaGen", "ExampleValidator", "Trainer",
+                "WaveGANEvaluator", "ServingCheck", "AudioPusher"}
+    assert set(spec.root.dag.tasks) == expected
+    from google.protobuf import json_format
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    trainer = executors["Trainer_executor"]["container"]
+    assert trainer["resources"]["accelerator"] == {"type": "nvidia.com/gpu", "count": "2"}
+    assert all(e["container"]["image"] == "registry.example/wavegan:1" for e in executors.values())
+    # The span-resolving driver runs on Kubeflow too (no Resolver nodes anywhere).
+    assert "file_based_example_gen.driver" in str(executors["AudioExampleGen_executor"])
+    assert "Resolver" not in out.read_text()
+
+
+def test_intervals_and_cron_expressions():
+    assert parse_every("30m") == 1800 and parse_every("1d") == 86400
+    for bad in ("", "0h", "5 weeks", "1x"):
+        with pytest.raises(ScheduleError):
+            parse_every(bad)
+    nightly = Cron("0 3 * * *")
+    assert nightly.next_after(dt.datetime(2026, 1, 1, 3, 0, 30)) == dt.datetime(2026, 1, 2, 3, 0)
+    weekdays = Cron("*/15 9-17 * * 1-5")
+    assert weekdays.next_after(dt.datetime(2026, 11, 28, 12, 0)) == dt.datetime(2026, 11, 30, 9, 0)  # Sat -> Mon
+    for bad in ("* * *", "61 * * * *", "a b c d e"):
+        with pytest.raises(ScheduleError):
+            Cron(bad)
+
+
+def test_scheduler_runs_only_when_a_new_span_arrives(tmp_path):
+    cfg = PipelineConfig(data_root=str(tmp_path / "data"), output_dir=str(tmp_path / "out"),
+                         model={"model_size": 4})
+    make_demo_data(str(tmp_path / "data" / "span-1"), files_per_class=1, seed=0)
+    spans, lines = [], []
+
+    def run(c):
+        spans.append(run_local(c, data_only=True, out=lambda line: None)["span"])
+
+    assert check_and_run(cfg, run, lines.append) == "ran"
+    assert check_and_run(cfg, run, lines.append) == "no-new-data"
+    make_demo_data(str(tmp_path / "data" / "span-2"), files_per_class=1, seed=1)
+    assert check_and_run(cfg, run, lines.append) == "ran"
+    assert spans == [1, 2]
+    assert any("nothing to do" in line for line in lines)
+
+
+def test_kubeflow_schedule_reports_an_unreachable_host_in_one_line(tmp_path):
+    with socket.socket() as s:  # a loopback port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    package = tmp_path / "p.yaml"
+    package.write_text("{}")
+    result = run_cli("pipeline", "schedule", "--host", f"http://127.0.0.1:{port}", "--package", package,
+                     "--every", "1d", timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("wavegan pipeline: error: cannot create the recurring run")
