@@ -27,6 +27,7 @@ bench: install
 	$(PY) bench/train_bench.py
 	$(PY) bench/generate_bench.py
 	$(PY) bench/ingest_bench.py
+	$(PY) bench/pipeline_bench.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
