@@ -165,6 +165,73 @@ def cmd_pipeline_schedule(args):
     print(f"recurring run {run_id} created on {args.host}")
 
 
+def _server_config(args):
+    from serving.config import model_config, read_model_config
+    if args.model_config:
+        return read_model_config(args.model_config)
+    if not args.model_base:
+        raise CLIError("give --model-base DIR (the folder of numbered versions) or --model-config FILE")
+    _existing_dir(args.model_base, "model base path")
+    return model_config(args.model_name, os.path.abspath(args.model_base))
+
+
+def cmd_serve(args):
+    import signal
+    import threading
+    from serving import tf_serving
+    from serving.config import BatchingParameters, read_batching_parameters, write_model_config
+    from serving.server import EmbeddedServer, ServerOptions
+    server_config = _server_config(args)
+    use_binary = args.backend == "tf-serving" or (args.backend == "auto" and tf_serving.binary()
+                                                  and args.host == "0.0.0.0")
+    if use_binary:
+        if not tf_serving.binary():
+            raise CLIError("tensorflow_model_server is not on PATH (use --backend embedded)")
+        config_file = args.model_config or os.path.abspath(".wavegan_models.config")
+        if not args.model_config:
+            write_model_config(server_config, config_file)
+        command = tf_serving.command(config_file, args.port, args.batching_config or "", args.monitoring_config or "")
+        print("running " + " ".join(command), flush=True)
+        tf_serving.exec_tf_serving(command)
+    batching = read_batching_parameters(args.batching_config) if args.batching_config else BatchingParameters(
+        max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros)
+    options = ServerOptions(host=args.host, port=args.port, max_batch_size=args.max_batch_size, token=args.token or
+                            os.environ.get("WAVEGAN_TOKEN", ""), tls_cert=args.tls_cert or "",
+                            tls_key=args.tls_key or "", tls_client_ca=args.tls_client_ca or "",
+                            max_deadline_s=args.max_deadline)
+    if bool(options.tls_cert) != bool(options.tls_key):
+        raise CLIError("--tls-cert and --tls-key go together")
+    server = EmbeddedServer(server_config, options, None if args.no_batching else batching,
+                            poll_seconds=args.poll_seconds).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    names = ", ".join(c.name for c in server_config.model_config_list.config)
+    print(f"serving {names} on {options.host}:{server.port} (embedded gRPC server; Ctrl-C stops)", flush=True)
+    stop.wait()
+    server.stop()
+
+
+def cmd_synth(args):
+    import grpc
+    from models.audio import write_wav
+    from serving.client import SynthesisClient
+    client = SynthesisClient(args.server, model=args.model, token=args.token or os.environ.get("WAVEGAN_TOKEN", ""),
+                             root_cert=args.tls_ca or "", client_cert=args.tls_cert or "",
+                             client_key=args.tls_key or "", timeout_s=args.timeout)
+    try:
+        audio = client.sample(args.n, args.seed, label=args.label, version=args.version,
+                              version_label=args.version_label or "")
+    except grpc.RpcError as error:
+        raise CLIError(f"{error.code().name}: {error.details()}") from None
+    finally:
+        client.close()
+    os.makedirs(args.out, exist_ok=True)
+    for i, clip in enumerate(audio):
+        write_wav(os.path.join(args.out, f"synth_seed{args.seed}_{i:04d}.wav"), clip, args.sample_rate)
+    print(f"wrote {len(audio)} WAV files to {args.out}")
+
+
 def cmd_demo_data(args):
     from pipeline.demo_data import SpeechUnavailable, make_demo_data, make_spoken_digits
     paths = make_demo_data(args.out, files_per_class=args.files_per_class, seed=args.seed)
@@ -297,6 +364,45 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_flags(p)
     p.set_defaults(func=cmd_schedule)
 
+    p = sub.add_parser("serve", help="serve models over gRPC (TF Serving API)")
+    p.add_argument("--model-base", help="folder of numbered SavedModel versions (e.g. <serving_dir>/wavegan)")
+    p.add_argument("--model-name", default="wavegan")
+    p.add_argument("--model-config", help="TF Serving model config file (several models, policies, labels)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    p.add_argument("--port", type=int, default=8500)
+    p.add_argument("--backend", choices=["auto", "embedded", "tf-serving"], default="auto",
+                   help="auto: tensorflow_model_server if on PATH and --host 0.0.0.0 (it binds all interfaces), "
+                        "else the embedded server")
+    p.add_argument("--batching-config", help="TF Serving batching parameters file")
+    p.add_argument("--monitoring-config", help="TF Serving monitoring config (tf-serving backend)")
+    p.add_argument("--max-batch-size", type=int, default=64, help="largest batch per request and per model call")
+    p.add_argument("--batch-timeout-micros", type=int, default=2000, help="how long a batch waits to fill")
+    p.add_argument("--no-batching", action="store_true", help="run each request on its own")
+    p.add_argument("--max-deadline", type=float, default=30.0, help="seconds one request may take at most")
+    p.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for new versions")
+    p.add_argument("--token", help="require 'authorization: Bearer TOKEN' (or set WAVEGAN_TOKEN)")
+    p.add_argument("--tls-cert", help="server certificate (PEM)")
+    p.add_argument("--tls-key", help="server private key (PEM)")
+    p.add_argument("--tls-client-ca", help="CA of client certificates: turns on mutual TLS")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("synth", help="synthesise audio over gRPC and write WAVs")
+    p.add_argument("--server", default="127.0.0.1:8500", help="HOST:PORT")
+    p.add_argument("--model", default="wavegan")
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label", type=int, help="class label (conditional models)")
+    p.add_argument("--version", type=int, help="model version (default: latest)")
+    p.add_argument("--version-label", help="version label, e.g. stable or canary")
+    p.add_argument("--out", required=True)
+    p.add_argument("--sample-rate", type=int, default=16000, help="sample rate to write the WAVs at")
+    p.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
+    p.add_argument("--token", help="bearer token (or set WAVEGAN_TOKEN)")
+    p.add_argument("--tls-ca", help="CA certificate to trust (turns on TLS)")
+    p.add_argument("--tls-cert", help="client certificate (mutual TLS)")
+    p.add_argument("--tls-key", help="client key (mutual TLS)")
+    p.set_defaults(func=cmd_synth)
+
     p = sub.add_parser("demo-data", help="synthesise a labelled drum-hit dataset (no download)")
     p.add_argument("--out", required=True)
     p.add_argument("--files-per-class", type=int, default=60)
@@ -327,10 +433,11 @@ def main(argv=None) -> int:
     from models.export import ModelDirError
     from pipeline.runner import PipelineError
     from pipeline.schedule import ScheduleError
+    from serving.config import ServingConfigError
     try:
         args.func(args)
     except (CLIError, ConfigError, DataError, ModelDirError, AudioDecodeError, FileNotFoundError, PipelineError,
-            ScheduleError,
+            ScheduleError, ServingConfigError,
             ValueError) as error:
         print(f"wavegan {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,102 @@
+"""Server-side batching: concurrent small requests run as one model call.
+
+Requests queue up; a worker takes the first, waits up to `timeout_s` for more
+(until `max_batch_size` examples), concatenates their inputs along the batch axis,
+calls the model once and hands each request its rows of the outputs.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Callable, Dict
+
+import numpy as np
+
+
+class QueueFull(RuntimeError):
+    pass
+
+
+class Batcher:
+    def __init__(self, run: Callable[[Dict[str, np.ndarray]], Dict[str, np.ndarray]], max_batch_size: int,
+                 timeout_s: float, max_enqueued: int = 1000, name: str = "batcher"):
+        self.run, self.max_batch_size, self.timeout_s = run, max_batch_size, timeout_s
+        self.queue: "queue.Queue" = queue.Queue(maxsize=max_enqueued)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, inputs: Dict[str, np.ndarray]) -> Future:
+        future: Future = Future()
+        try:
+            self.queue.put_nowait((inputs, future))
+        except queue.Full:
+            raise QueueFull("too many requests queued for batching") from None
+        return future
+
+    def stop(self):
+        self.stopped.set()
+        self.queue.put((None, None))
+        self.thread.join(timeout=10)
+
+    def _take_batch(self):
+        first = self.queue.get()
+        if first[0] is None:
+            return []
+        batch, size = [first], len(next(iter(first[0].values())))
+        deadline = _now() + self.timeout_s
+        while size < self.max_batch_size:
+            remaining = deadline - _now()
+            try:
+                item = self.queue.get(timeout=max(remaining, 0)) if remaining > 0 else self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item[0] is None:
+                self.stopped.set()
+                break
+            rows = len(next(iter(item[0].values())))
+            if size + rows > self.max_batch_size:
+                self._run([item])  # does not fit: run it on its own rather than split it
+                continue
+            batch.append(item)
+            size += rows
+        return batch
+
+    def _loop(self):
+        while not self.stopped.is_set():
+            batch = self._take_batch()
+            if batch:
+                self._run(batch)
+
+    def _run(self, batch):
+        live = [(inputs, future) for inputs, future in batch
+                if future.running() or future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            names = live[0][0].keys()
+            joined = {k: np.concatenate([inputs[k] for inputs, _ in live]) for k in names}
+            outputs = self.run(joined)
+            start = 0
+            for inputs, future in live:
+                rows = len(next(iter(inputs.values())))
+                future.set_result({k: v[start:start + rows] for k, v in outputs.items()})
+                start += rows
+        except Exception as error:  # noqa: BLE001
+            if len(live) > 1:  # one bad request must not fail the others: run each alone
+                for inputs, future in live:
+                    self._run_one(inputs, future)
+                return
+            live[0][1].set_exception(error)
+
+    def _run_one(self, inputs, future):
+        try:
+            future.set_result(self.run(inputs))
+        except Exception as error:  # noqa: BLE001
+            future.set_exception(error)
+
+
+def _now() -> float:
+    import time
+    return time.monotonic()
