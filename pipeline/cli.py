@@ -245,9 +245,12 @@ def cmd_demo_data(args):
 
 
 def cmd_demo(args):
-    """The main job on built-in data: two spans through the pipeline, then audio."""
-    from models.generate import generate_wavs
+    """The main job on built-in data: two spans through the pipeline, then audio over gRPC."""
+    from models.audio import write_wav
     from pipeline.config import PipelineConfig
+    from serving.client import SynthesisClient
+    from serving.config import model_config
+    from serving.server import EmbeddedServer, ServerOptions
     from pipeline.demo_data import make_demo_data
     from serving.model_dirs import latest_version_dir
 
@@ -262,12 +265,23 @@ def cmd_demo(args):
                                seed=seed)
         print(f"== span {span}: {len(paths)} synthesised drum hits in {data_root}/span-{span}", flush=True)
         _run_and_print(cfg)
-    model_dir = latest_version_dir(cfg.serving_model_base)
-    if model_dir is None:
+    if latest_version_dir(cfg.serving_model_base) is None:
         raise CLIError("no model was pushed")
+    server = EmbeddedServer(model_config(cfg.model_name, os.path.abspath(cfg.serving_model_base)),
+                            ServerOptions(host="127.0.0.1", port=0)).start()
+    print(f"== serving {cfg.serving_model_base} on 127.0.0.1:{server.port} (gRPC, TF Serving API)", flush=True)
+    try:
+        client = SynthesisClient(f"127.0.0.1:{server.port}", model=cfg.model_name)
+        audio = client.sample(8, seed=0)
+        version = client.status()[-1].version
+        client.close()
+    finally:
+        server.stop()
     wav_dir = os.path.join(args.out, "generated")
-    wavs = generate_wavs(model_dir, wav_dir, n=8, seed=0)
-    print(f"== generated {len(wavs)} clips with {model_dir}: {wav_dir}")
+    os.makedirs(wav_dir, exist_ok=True)
+    for i, clip in enumerate(audio):
+        write_wav(os.path.join(wav_dir, f"synth_{i:02d}.wav"), clip, cfg.model_config().sample_rate)
+    print(f"== synthesised {len(audio)} clips over gRPC with version {version}, server stopped: {wav_dir}")
     print(f"TensorBoard: tensorboard --logdir {cfg.pipeline_root}/Trainer")
 
 
@@ -410,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speech", action="store_true", help="also spoken digits (needs espeak-ng)")
     p.set_defaults(func=cmd_demo_data)
 
-    p = sub.add_parser("demo", help="demo data, two spans through the pipeline, then WAVs")
+    p = sub.add_parser("demo", help="demo data, two spans through the pipeline, then WAVs over gRPC")
     p.add_argument("--out", default="demo_output")
     p.add_argument("--steps", type=int, default=100, help="generator steps per pipeline run")
     p.add_argument("--model-size", type=int, default=8)
