@@ -1,8 +1,10 @@
 """Server-side batching: concurrent small requests run as one model call.
 
-Requests queue up; a worker takes the first, waits up to `timeout_s` for more
-(until `max_batch_size` examples), concatenates their inputs along the batch axis,
-calls the model once and hands each request its rows of the outputs.
+Requests queue up; a worker takes the first and everything already queued (up to
+`max_batch_size` examples). It waits up to `timeout_s` for more only while the
+batch is smaller than the last one: a lone client never waits, and a crowd that
+arrives together is gathered into one call. It concatenates the inputs along the
+batch axis, calls the model once and hands each request its rows of the outputs.
 """
 from __future__ import annotations
 
@@ -24,21 +26,38 @@ class Batcher:
         self.run, self.max_batch_size, self.timeout_s = run, max_batch_size, timeout_s
         self.queue: "queue.Queue" = queue.Queue(maxsize=max_enqueued)
         self.stopped = threading.Event()
+        self.last_requests = 1  # requests in the previous batch: how many to expect now
+        self.submit_lock = threading.Lock()
         self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self.thread.start()
 
     def submit(self, inputs: Dict[str, np.ndarray]) -> Future:
         future: Future = Future()
-        try:
-            self.queue.put_nowait((inputs, future))
-        except queue.Full:
-            raise QueueFull("too many requests queued for batching") from None
+        with self.submit_lock:
+            if not self.stopped.is_set():
+                try:
+                    self.queue.put_nowait((inputs, future))
+                except queue.Full:
+                    raise QueueFull("too many requests queued for batching") from None
+                return future
+        # Stopped (its version is being retired): the model is still in memory, run here.
+        future.set_running_or_notify_cancel()
+        self._run_one(inputs, future)
         return future
 
     def stop(self):
-        self.stopped.set()
-        self.queue.put((None, None))
-        self.thread.join(timeout=10)
+        """Stops taking requests; every request already queued is still answered."""
+        with self.submit_lock:
+            self.stopped.set()
+            self.queue.put((None, None))
+        self.thread.join(timeout=60)
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if item[0] is not None:
+                self._run([item])
 
     def _take_batch(self):
         first = self.queue.get()
@@ -49,11 +68,14 @@ class Batcher:
         while size < self.max_batch_size:
             remaining = deadline - _now()
             try:
-                item = self.queue.get(timeout=max(remaining, 0)) if remaining > 0 else self.queue.get_nowait()
+                if remaining > 0 and len(batch) < self.last_requests:
+                    item = self.queue.get(timeout=remaining)
+                else:
+                    item = self.queue.get_nowait()
             except queue.Empty:
                 break
-            if item[0] is None:
-                self.stopped.set()
+            if item[0] is None:  # stop() was called: finish this batch, then drain
+                self.queue.put(item)
                 break
             rows = len(next(iter(item[0].values())))
             if size + rows > self.max_batch_size:
@@ -61,13 +83,16 @@ class Batcher:
                 continue
             batch.append(item)
             size += rows
+        self.last_requests = len(batch)
         return batch
 
     def _loop(self):
-        while not self.stopped.is_set():
+        while True:
             batch = self._take_batch()
             if batch:
                 self._run(batch)
+            elif self.stopped.is_set():
+                return
 
     def _run(self, batch):
         live = [(inputs, future) for inputs, future in batch
