@@ -1,9 +1,9 @@
 """gRPC synthesis latency and throughput against calling the SavedModel in-process.
 
 For batch 1 and 16 and 1, 4 and 16 concurrent clients: p50/p99 latency and clips/s
-through the embedded server (official stubs, 127.0.0.1, server-side batching on),
-next to the same SavedModel called in-process by the same number of threads, in the
-same run. Each measurement runs for --seconds per configuration (bounded requests).
+through the embedded server (`wavegan serve` in its own process, as deployed;
+official stubs over 127.0.0.1; server-side batching up to 16), next to the same
+SavedModel called in-process by the same number of threads, in the same run. Each measurement runs for --seconds per configuration (bounded requests).
 Usage: python bench/serve_bench.py [--model-size 64] [--seconds 5]
 """
 from __future__ import annotations
@@ -54,6 +54,29 @@ def drive(call, clients: int, batch: int, seconds: float, latent: int):
     return np.array(latencies), len(latencies) * batch / elapsed
 
 
+def start_server(base):
+    """`wavegan serve` on a free loopback port; returns (process, port) once it serves."""
+    import socket
+    import subprocess
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = os.path.join(os.path.dirname(sys.executable), "wavegan")
+    process = subprocess.Popen([exe, "serve", "--model-base", base, "--port", str(port), "--max-batch-size", "16",
+                                "--batch-timeout-micros", "2000"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    grpc.channel_ready_future(channel).result(timeout=180)
+    health = health_pb2_grpc.HealthStub(channel)
+    while health.Check(health_pb2.HealthCheckRequest(service="wavegan")).status != \
+            health_pb2.HealthCheckResponse.SERVING:
+        time.sleep(0.2)
+    channel.close()
+    return process, port
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-size", type=int, default=64)
@@ -63,17 +86,14 @@ def main():
     from models.export import export_generator
     from models.wavegan import Generator
     from serving.client import SynthesisClient
-    from serving.config import BatchingParameters, model_config
-    from serving.server import EmbeddedServer, ServerOptions
     cfg = WaveGANConfig(model_size=args.model_size)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base = os.path.join(tmp, "wavegan")
         export_generator(Generator(cfg), cfg, os.path.join(base, "1"))
         local = tf.saved_model.load(os.path.join(base, "1")).signatures["serving_default"]
-        server = EmbeddedServer(model_config("wavegan", base), ServerOptions(port=0, max_batch_size=64),
-                                BatchingParameters(max_batch_size=16, batch_timeout_micros=2000)).start()
-        client = SynthesisClient(f"127.0.0.1:{server.port}", timeout_s=120)
+        server, port = start_server(base)
+        client = SynthesisClient(f"127.0.0.1:{port}", timeout_s=120)
         try:
             for batch in (1, 16):
                 for clients in (1, 4, 16):
@@ -86,7 +106,8 @@ def main():
                         print(f"{mode} batch {batch} clients {clients}: {rate:.1f} clips/s", flush=True)
         finally:
             client.close()
-            server.stop()
+            server.terminate()
+            server.wait(timeout=60)
     by = {(r["mode"], r["batch"], r["clients"]): r for r in rows}
     extra = {"model_size": args.model_size,
              "grpc_overhead_p50_ms_batch1": by[("grpc", 1, 1)]["p50_ms"] - by[("in_process", 1, 1)]["p50_ms"],

@@ -194,7 +194,8 @@ def cmd_serve(args):
         print("running " + " ".join(command), flush=True)
         tf_serving.exec_tf_serving(command)
     batching = read_batching_parameters(args.batching_config) if args.batching_config else BatchingParameters(
-        max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros)
+        max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
+        num_batch_threads=args.batch_threads)
     options = ServerOptions(host=args.host, port=args.port, max_batch_size=args.max_batch_size, token=args.token or
                             os.environ.get("WAVEGAN_TOKEN", ""), tls_cert=args.tls_cert or "",
                             tls_key=args.tls_key or "", tls_client_ca=args.tls_client_ca or "",
@@ -391,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--monitoring-config", help="TF Serving monitoring config (tf-serving backend)")
     p.add_argument("--max-batch-size", type=int, default=64, help="largest batch per request and per model call")
     p.add_argument("--batch-timeout-micros", type=int, default=2000, help="how long a batch waits to fill")
+    p.add_argument("--batch-threads", type=int, default=2, help="batches that may run at once")
     p.add_argument("--no-batching", action="store_true", help="run each request on its own")
     p.add_argument("--max-deadline", type=float, default=30.0, help="seconds one request may take at most")
     p.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for new versions")

@@ -22,14 +22,16 @@ class QueueFull(RuntimeError):
 
 class Batcher:
     def __init__(self, run: Callable[[Dict[str, np.ndarray]], Dict[str, np.ndarray]], max_batch_size: int,
-                 timeout_s: float, max_enqueued: int = 1000, name: str = "batcher"):
+                 timeout_s: float, max_enqueued: int = 1000, name: str = "batcher", threads: int = 1):
         self.run, self.max_batch_size, self.timeout_s = run, max_batch_size, timeout_s
         self.queue: "queue.Queue" = queue.Queue(maxsize=max_enqueued)
         self.stopped = threading.Event()
         self.last_requests = 1  # requests in the previous batch: how many to expect now
         self.submit_lock = threading.Lock()
-        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True)
+                        for i in range(max(1, threads))]  # batches that may run at once
+        for thread in self.threads:
+            thread.start()
 
     def submit(self, inputs: Dict[str, np.ndarray]) -> Future:
         future: Future = Future()
@@ -49,8 +51,10 @@ class Batcher:
         """Stops taking requests; every request already queued is still answered."""
         with self.submit_lock:
             self.stopped.set()
-            self.queue.put((None, None))
-        self.thread.join(timeout=60)
+            for _ in self.threads:
+                self.queue.put((None, None))
+        for thread in self.threads:
+            thread.join(timeout=60)
         while True:
             try:
                 item = self.queue.get_nowait()

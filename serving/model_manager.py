@@ -97,7 +97,7 @@ def load_servable(name: str, version: int, path: str, batching: Optional[Batchin
         servable.batcher = Batcher(lambda inputs: servable.call(BATCHED_SIGNATURE, inputs),
                                    batching.max_batch_size, batching.batch_timeout_micros / 1e6,
                                    max_enqueued=batching.max_enqueued_batches * batching.max_batch_size,
-                                   name=f"batcher-{name}-{version}")
+                                   name=f"batcher-{name}-{version}", threads=batching.num_batch_threads)
     return servable
 
 
