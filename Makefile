@@ -28,6 +28,7 @@ bench: install
 	$(PY) bench/generate_bench.py
 	$(PY) bench/ingest_bench.py
 	$(PY) bench/pipeline_bench.py
+	$(PY) bench/serve_bench.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
