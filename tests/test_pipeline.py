@@ -174,3 +174,20 @@ def test_a_second_concurrent_run_is_refused(tmp_path):
             run_local(cfg, out=lambda line: None)
         result = run_cli("pipeline", "run", "--data-root", cfg.data_root, "--output", cfg.output_dir)
         assert result.returncode == 2 and "another pipeline run is in progress" in result.stderr
+
+
+def test_fsdd_subset_ends_with_a_pushed_loadable_version(tmp_path):
+    from tests.conftest import FSDD
+    if not os.path.isdir(FSDD):
+        pytest.skip(f"FSDD not found at {FSDD}")
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in sorted(f for f in os.listdir(FSDD) if f.endswith(".wav"))[::50]:  # 30 recordings
+        os.symlink(os.path.join(FSDD, name), data / name)
+    cfg = pipeline_config(tmp_path, ingest={"label_source": "prefix", "eval_percent": 30})
+    summary = run_local(cfg, out=lambda line: None)
+    assert summary["ingest"]["files_ok"] == 30 and len(summary["ingest"]["labels"]) == 10
+    assert summary["pushed"] and summary["pushed_version"] == 1
+    assert "inception_score" in summary["evaluation"]["candidate"]
+    model, _ = load_exported(summary["pushed_destination"])
+    assert model.signatures["sample"](count=tf.constant(1), seed=tf.constant(0, tf.int64))["audio"].shape == (1, 16384, 1)
