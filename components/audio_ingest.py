@@ -56,7 +56,8 @@ def label_vocabulary(paths: list, source: str) -> list:
     return sorted({label_name_for(p, source) for p in paths if p.lower().endswith(AUDIO_EXTENSIONS)})
 
 
-def _duration_seconds(path: str, sample_rate: int) -> Optional[float]:
+def _duration_seconds(path: str) -> Optional[float]:
+    """From the header when libsndfile reads the format; None means decode to find out."""
     import soundfile as sf
     try:
         return float(sf.info(path).duration)
@@ -71,7 +72,7 @@ class FileSlicer:
         self.path, self.model_cfg, self.cfg = path, model_cfg, ingest_cfg
         self.dropped_silent = 0
         self.all_silent = False  # trimming left nothing
-        self.duration = _duration_seconds(path, model_cfg.sample_rate)
+        self.duration = _duration_seconds(path)
 
     def _blocks(self):
         return decode_blocks(self.path, self.model_cfg.sample_rate, self.model_cfg.num_channels,

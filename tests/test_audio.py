@@ -105,3 +105,15 @@ def test_nan_samples_and_zero_length_audio_are_rejected(tmp_path):
     sf.write(empty_path, np.zeros([0, 1]), 16000, subtype="PCM_16")
     with pytest.raises(AudioDecodeError, match="zero-length"):
         load_audio(empty_path, 16000)
+
+
+def test_m4a_decodes_through_ffmpeg_when_installed(tmp_path):
+    import shutil
+    import subprocess
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed: M4A/AAC files are reported as undecodable")
+    wav, m4a = str(tmp_path / "x.wav"), str(tmp_path / "x.m4a")
+    sf.write(wav, tone(44100, 1.0), 44100, subtype="PCM_16")
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", wav, m4a], check=True, timeout=60)
+    audio = load_audio(m4a, 16000)
+    assert abs(len(audio) - 16000) < 0.1 * 16000 and abs(dominant_hz(audio, 16000) - 440) < 5
