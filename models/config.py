@@ -123,7 +123,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class=None, title="
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata.get('help', '')} (default {f.default})"
+        help_text = f.metadata.get("help", "") + (f" (default {f.default})" if f.default != "" else "")
         if f.type in ("bool", bool):
             group.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
                                help=help_text)

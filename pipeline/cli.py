@@ -288,20 +288,10 @@ def cmd_demo(args):
 
 def _add_pipeline_flags(p):
     from models.config import IngestConfig, add_config_flags
-    from pipeline.config import PIPELINE_FIELDS
+    from pipeline.config import PipelineConfig
     p.add_argument("--config", help="pipeline config JSON (flags override it)")
     p.add_argument("--output", dest="output_dir", help="pipeline root, metadata and serving dir")
-    group = p.add_argument_group("pipeline options")
-    for f in PIPELINE_FIELDS:
-        if f.name == "output_dir":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            group.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
-                               help=f.metadata.get("help"))
-        else:
-            group.add_argument(flag, dest=f.name, default=None, help=f.metadata.get("help"),
-                               type={"int": int, "float": float, "str": str}[f.type])
+    add_config_flags(p, PipelineConfig, "pipeline options", skip=("model", "ingest", "output_dir"))
     add_config_flags(p, title="model options (model.*)", skip=("steps",))
     add_config_flags(p, IngestConfig, "ingest options (ingest.*)")
 
