@@ -9,7 +9,6 @@ import argparse
 import dataclasses
 import json
 from dataclasses import dataclass, field, fields
-from typing import Optional
 
 SLICE_LENGTHS = (16384, 32768, 65536)
 LOSSES = ("dcgan", "lsgan", "wgan", "wgan-gp")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import glob
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from models.audio import write_wav

@@ -95,4 +95,4 @@ def test_sigterm_saves_a_checkpoint_and_rerun_resumes(tmp_path):
     result = subprocess.run(args + ["--steps", str(saved_step + 1)], capture_output=True, text=True,
                             timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"resumed from" in result.stderr and f"trained {saved_step + 1} steps" in result.stdout
+    assert "resumed from" in result.stderr and f"trained {saved_step + 1} steps" in result.stdout

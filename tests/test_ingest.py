@@ -1,7 +1,6 @@
 """AudioExampleGen / `wavegan ingest`: real Beam runs over real files, real TFX runs."""
 import glob
 import os
-import shutil
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Kubeflow compilation and scheduled retraining."""
 import datetime as dt
-import os
 import socket
 
 import pytest
