@@ -161,11 +161,16 @@ def test_deadlines(server, models):
     strict.stop()
 
 
-def test_new_version_under_concurrent_load_is_picked_up_with_no_failed_request(tmp_path, models):
-    _, base, _ = models
+def serve_only_version_one(tmp_path, base):
+    """A live base path holding a copy of version 1, and a server polling it."""
     live = str(tmp_path / "wavegan")
     shutil.copytree(os.path.join(base, "1"), os.path.join(live, "1"))
-    srv = start(model_config("wavegan", live))
+    return live, start(model_config("wavegan", live))
+
+
+def test_new_version_under_concurrent_load_is_picked_up_with_no_failed_request(tmp_path, models):
+    _, base, _ = models
+    live, srv = serve_only_version_one(tmp_path, base)
     failures, versions_seen, stop = [], [], threading.Event()
 
     def client(seed):
@@ -217,9 +222,7 @@ def test_version_labels_pinning_and_rollback_by_config(tmp_path, models):
 
 def test_a_corrupt_new_version_is_reported_and_not_served(tmp_path, models):
     _, base, _ = models
-    live = str(tmp_path / "wavegan")
-    shutil.copytree(os.path.join(base, "1"), os.path.join(live, "1"))
-    srv = start(model_config("wavegan", live))
+    live, srv = serve_only_version_one(tmp_path, base)
     corrupt = str(tmp_path / "staging")
     shutil.copytree(os.path.join(base, "2"), corrupt)
     with open(os.path.join(corrupt, "variables", "variables.data-00000-of-00001"), "r+b") as f:
