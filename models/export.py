@@ -67,9 +67,11 @@ class ServingModule(tf.Module):
 
     @staticmethod
     def _check_labels(label, cfg):
-        tf.debugging.assert_less(label, cfg.num_classes, message="label out of range")
-        tf.debugging.assert_non_negative(label, message="label out of range")
-        return label
+        """The label, usable only after the range checks ran (else the gather may fail first)."""
+        checks = [tf.debugging.assert_less(label, cfg.num_classes, message="label out of range"),
+                  tf.debugging.assert_non_negative(label, message="label out of range")]
+        with tf.control_dependencies(checks):
+            return tf.identity(label)
 
 
 def _warmup_requests(cfg: WaveGANConfig, model_name: str):
