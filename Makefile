@@ -10,7 +10,7 @@ DEMO_OUT ?= demo_output
 install: $(STAMP)
 
 # Re-installs only when the pins or the package definition change.
-$(STAMP): setup.py constraints.txt scripts/find_python.sh
+$(STAMP): setup.py constraints.txt scripts/find_python.sh scripts/system_packages.sh
 	@bash scripts/system_packages.sh
 	@test -x $(PY) || $$(bash scripts/find_python.sh) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip<25" wheel "setuptools<76"

@@ -24,7 +24,8 @@ setup(
         "protobuf<5",
         "grpcio-health-checking",
         "tqdm",
+        "matplotlib",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout"]},
+    extras_require={"test": ["pytest", "pytest-timeout", "playwright"]},
     entry_points={"console_scripts": ["wavegan=pipeline.cli:main"]},
 )

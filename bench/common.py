@@ -64,11 +64,15 @@ def discriminator_gflop(cfg) -> float:
     return 2 * macs / 1e9
 
 
+def machine_info() -> dict:
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform()}
+
+
 def write_results(name: str, rows: list, extra: dict) -> str:
     """Writes bench/results/<name>.json and prints rows as a table."""
     os.makedirs(RESULTS_DIR, exist_ok=True)
     path = os.path.join(RESULTS_DIR, f"{name}.json")
-    payload = {"benchmark": name, "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+    payload = {"benchmark": name, "machine": machine_info(),
                "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "results": rows, **extra}
     with open(path, "w") as f:
         json.dump(payload, f, indent=2)

@@ -40,7 +40,8 @@ def make_files(folder, count, seconds, rate=44100):
 def plain_loop(data_root, out_dir, model_cfg, ingest_cfg):
     """The baseline: one process, no Beam, the same decode/slice/serialise/write work."""
     import tensorflow as tf
-    from components.audio_ingest import FileSlicer, label_name_for, label_vocabulary, list_input_files
+    from components.audio_ingest import FileSlicer, label_vocabulary, list_input_files
+    from models.audio import label_name_for
     from models import schema
     files = list_input_files(data_root)
     vocabulary = label_vocabulary(files, ingest_cfg.label_source)

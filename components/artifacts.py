@@ -11,3 +11,8 @@ class IngestReport(Artifact):
 class LabelVocabulary(Artifact):
     """labels.txt: one label name per line; line number = integer label."""
     TYPE_NAME = "wavegan.LabelVocabulary"
+
+
+class Judge(Artifact):
+    """judge.keras + judge.json: the audio classifier that scores models of one data set."""
+    TYPE_NAME = "wavegan.Judge"

@@ -12,7 +12,7 @@ import apache_beam as beam
 import numpy as np
 
 from models import schema
-from models.audio import (AUDIO_EXTENSIONS, AudioDecodeError, db_to_amplitude, decode_blocks,
+from models.audio import (AUDIO_EXTENSIONS, AudioDecodeError, db_to_amplitude, decode_blocks, label_name_for,
                           scan_levels, slice_blocks)
 from models.config import IngestConfig, WaveGANConfig
 
@@ -39,14 +39,6 @@ def list_input_files(root: str, pattern: str = "*") -> list:
         elif not os.path.basename(match).startswith("."):
             found.append(match)
     return sorted(set(found))
-
-
-def label_name_for(path: str, source: str) -> str:
-    if source == "folder":
-        return os.path.basename(os.path.dirname(path))
-    if source == "prefix":
-        return os.path.basename(path).split("_", 1)[0]
-    return ""
 
 
 def label_vocabulary(paths: list, source: str) -> list:

@@ -3,7 +3,9 @@
 The baseline is the newest version under <serving_dir>/<model_name> (what TF
 Serving serves), found by listing the directory: no Resolver node, so it works on
 Kubeflow Pipelines v2 as it does locally. Both models generate the same latents
-(same seed) and are compared with real eval audio (components.audio_metrics).
+(same seed) and are scored against real audio under the data's judge (JudgeTrainer,
+models.quality): inception score, Frechet distance in the judge's embedding, label
+accuracy, NDB; label-free embeddings when the data has no labels.
 
 Blessing rule: the candidate must pass the sanity checks (no NaN, at most
 max_silent_fraction silent clips, at most max_clipped_fraction clipped clips) and,
@@ -11,73 +13,38 @@ when a baseline exists, have a Frechet distance at most (1 + fd_tolerance) times
 the baseline's. The first model is blessed when it passes the sanity checks.
 """
 
-import glob
 import json
 import os
 
-import numpy as np
-
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation
+from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation, ModelRun
+
+from components.artifacts import Judge
 
 METRICS_FILE = "metrics.json"
+REAL_CLIPS = 1024
+REPORT_DIR = "report"
 
 
-def read_split(examples_uri: str, split: str, cfg, limit: int):
-    """(audio [n, slice_len, ch], labels [n]) from one split of an Examples artifact."""
-    import tensorflow as tf
-    from models.data import parse_examples
-    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz")))
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit).batch(64)
-    audio, labels = [], []
-    for serialized in ds:
-        a, l = parse_examples(serialized, cfg)
-        audio.append(a.numpy())
-        labels.append(l.numpy())
-    if not audio:
-        return np.zeros([0, cfg.slice_len, cfg.num_channels], np.float32), np.zeros([0], np.int32)
-    return np.concatenate(audio), np.concatenate(labels)
+def load_judge(judge_dir: str):
+    """The judge saved in a JudgeTrainer artifact, or None (unlabelled data)."""
+    from models.judge import INFO_FILE, Judge
+    return Judge.load(judge_dir) if judge_dir and os.path.exists(os.path.join(judge_dir, INFO_FILE)) else None
 
 
-def generate(model_dir: str, count: int, seed: int):
-    """count clips from a SavedModel's `sample` signature (labels cycle when conditional)."""
-    import tensorflow as tf
-    from models.export import load_exported
-    model, cfg = load_exported(model_dir)
-    sample = model.signatures["sample"]
-    if not cfg.conditional:
-        return sample(count=tf.constant(count), seed=tf.constant(seed, tf.int64))["audio"].numpy()
-    per_label = [sample(count=tf.constant(1), seed=tf.constant(seed + i, tf.int64),
-                        label=tf.constant(i % cfg.num_classes))["audio"].numpy() for i in range(count)]
-    return np.concatenate(per_label)
+def build_reference(examples_uri: str, cfg, judge=None):
+    """The real audio of the examples, embedded under the judge (if there is one)."""
+    from models.data import read_split
+    from models.quality import QualityReference
+    real_train, train_labels, _ = read_split(examples_uri, "train", cfg, REAL_CLIPS)
+    real_eval, eval_labels, _ = read_split(examples_uri, "eval", cfg, REAL_CLIPS)
+    return QualityReference(real_train, real_eval, cfg.sample_rate, judge, train_labels, eval_labels)
 
 
-def evaluate(candidate_dir: str, baseline_dir, examples_uri: str, num_clips: int, seed: int,
-             max_silent_fraction: float, max_clipped_fraction: float, fd_tolerance: float) -> dict:
-    """The metrics of candidate (and baseline) and the blessing decision with its reason."""
-    from components.audio_metrics import LabelClassifier, embed, evaluate_clips
-    from models.export import load_exported
-    _, cfg = load_exported(candidate_dir)
-    real_eval, _ = read_split(examples_uri, "eval", cfg, 512)
-    real_train, train_labels = read_split(examples_uri, "train", cfg, 1024)
-    if len(real_eval) < 2:  # tiny data sets: fall back on the train split for the reference
-        real_eval = real_train
-    train_embed = embed(real_train, cfg.sample_rate)
-    mean, std = train_embed.mean(axis=0), train_embed.std(axis=0) + 1e-6
-    eval_embed = (embed(real_eval, cfg.sample_rate) - mean) / std
-    labelled = train_labels[train_labels >= 0]
-    classifier = (LabelClassifier(train_embed[train_labels >= 0], labelled)
-                  if len(np.unique(labelled)) >= 2 else None)
-    scored = {}
-    for name, model_dir in (("candidate", candidate_dir), ("baseline", baseline_dir)):
-        if model_dir:
-            clips = generate(model_dir, num_clips, seed)
-            scored[name] = evaluate_clips(clips, cfg.sample_rate, eval_embed, (train_embed - mean) / std,
-                                          (mean, std), classifier)
-    if classifier is not None:
-        real_score = classifier.inception_score(embed(real_eval, cfg.sample_rate))
-        scored["real_eval_inception_score"] = real_score
+def bless(scored: dict, has_baseline: bool, max_silent_fraction: float, max_clipped_fraction: float,
+          fd_tolerance: float) -> list:
+    """The reasons not to bless the candidate (none: blessed)."""
     cand = scored["candidate"]
     problems = []
     if cand["nan_fraction"] > 0:
@@ -86,19 +53,37 @@ def evaluate(candidate_dir: str, baseline_dir, examples_uri: str, num_clips: int
         problems.append(f"{cand['silent_fraction']:.0%} of clips are silent (max {max_silent_fraction:.0%})")
     if cand["clipped_fraction"] > max_clipped_fraction:
         problems.append(f"{cand['clipped_fraction']:.0%} of clips clip (max {max_clipped_fraction:.0%})")
-    if not problems and "baseline" in scored:
+    if not problems and has_baseline:
         limit = scored["baseline"]["frechet_distance"] * (1 + fd_tolerance)
         if cand["frechet_distance"] > limit:
             problems.append(f"Frechet distance {cand['frechet_distance']:.4g} > {limit:.4g} "
                             f"(baseline {scored['baseline']['frechet_distance']:.4g} x {1 + fd_tolerance:g})")
+    return problems
+
+
+def evaluate(candidate_dir: str, baseline_dir, examples_uri: str, num_clips: int, seed: int,
+             max_silent_fraction: float, max_clipped_fraction: float, fd_tolerance: float,
+             judge_dir: str = "", reference=None) -> dict:
+    """The metrics of real audio, the candidate (and baseline) and the blessing decision with its reason."""
+    from models.export import load_exported
+    from models.generate import sample_clips
+    _, cfg = load_exported(candidate_dir)
+    reference = reference or build_reference(examples_uri, cfg, load_judge(judge_dir))
+    scored = {"judge": reference.describe(), **reference.score_real(num_clips)}
+    for name, model_dir in (("candidate", candidate_dir), ("baseline", baseline_dir)):
+        if model_dir:
+            scored[name] = reference.score(*sample_clips(model_dir, num_clips, seed))
+    problems = bless(scored, bool(baseline_dir), max_silent_fraction, max_clipped_fraction, fd_tolerance)
     scored.update({"blessed": not problems, "reason": "; ".join(problems) or
                    ("better than or close to the baseline" if baseline_dir else "first model: sanity checks pass"),
-                   "baseline_dir": baseline_dir or "", "num_real_eval": int(len(real_eval))})
+                   "baseline_dir": baseline_dir or "", "candidate_dir": candidate_dir,
+                   "num_real_eval": int(len(reference.real_eval))})
     return scored
 
 
 @component
-def WaveGANEvaluator(model: InputArtifact[Model], examples: InputArtifact[Examples],
+def WaveGANEvaluator(model: InputArtifact[Model], model_run: InputArtifact[ModelRun], examples: InputArtifact[Examples],
+                     judge: InputArtifact[Judge],
                      evaluation: OutputArtifact[ModelEvaluation], blessing: OutputArtifact[ModelBlessing],
                      serving_model_base: Parameter[str], num_clips: Parameter[int] = 64, seed: Parameter[int] = 0,
                      max_silent_fraction: Parameter[float] = 0.5, max_clipped_fraction: Parameter[float] = 0.2,
@@ -106,12 +91,52 @@ def WaveGANEvaluator(model: InputArtifact[Model], examples: InputArtifact[Exampl
     import tensorflow as tf
     from serving.model_dirs import latest_version_dir
     candidate = os.path.join(model.uri, "Format-Serving")
+    from components.report import write_report
+    from models.export import load_exported
+    reference = build_reference(examples.uri, load_exported(candidate)[1], load_judge(judge.uri))
     result = evaluate(candidate, latest_version_dir(serving_model_base), examples.uri, num_clips, seed,
-                      max_silent_fraction, max_clipped_fraction, fd_tolerance)
+                      max_silent_fraction, max_clipped_fraction, fd_tolerance, reference=reference)
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
         f.write(json.dumps(result, indent=2))
+    report = write_report(os.path.join(evaluation.uri, REPORT_DIR), "WaveGAN candidate evaluation", candidate,
+                          reference, result, run_dir=model_run.uri)
+    evaluation.set_string_custom_property("report", report)
     blessing.set_int_custom_property("blessed", int(result["blessed"]))
     blessing.set_string_custom_property("reason", result["reason"])
     blessing.set_string_custom_property("current_model", candidate)
     with tf.io.gfile.GFile(os.path.join(blessing.uri, "BLESSED" if result["blessed"] else "NOT_BLESSED"), "w") as f:
         f.write(result["reason"])
+
+
+def folder_judge_dir(data_dir: str, label_source: str, cfg) -> str:
+    """A per-data-set judge cache (~/.cache/wavegan/judges/<key>): the same data, the same judge."""
+    import hashlib
+    from models.audio import list_audio_files
+    from components.judge import JUDGE_VERSION
+    digest = hashlib.sha256(f"{JUDGE_VERSION}:{label_source}:{cfg.sample_rate}:{cfg.slice_len}".encode())
+    for path in list_audio_files(data_dir):
+        digest.update(f"{os.path.relpath(path, data_dir)}:{os.path.getsize(path)}".encode())
+    cache = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+    return os.path.join(cache, "wavegan", "judges", digest.hexdigest()[:16])
+
+
+def evaluate_on_folder(model_dir: str, data_dir: str, label_source: str = "folder", judge_dir: str = "",
+                       num_clips: int = 256, seed: int = 0, judge_epochs: int = 30, eval_percent: int = 10):
+    """(reference, metrics) of an exported model against a folder of real audio, scored as the
+    pipeline scores a candidate: what `wavegan evaluate` prints and `wavegan report` shows."""
+    from models.data import load_folder
+    from models.export import load_exported
+    from models.generate import sample_clips
+    from models.quality import reference_for_folder
+    _, cfg = load_exported(model_dir)
+    folder = load_folder(data_dir, cfg, label_source)
+    train, held_out = folder.split(eval_percent)
+    if len(train.audio) < 2:
+        train = folder
+    reference = reference_for_folder(train, held_out, cfg.sample_rate,
+                                     judge_dir or folder_judge_dir(data_dir, label_source, cfg), cfg.seed,
+                                     judge_epochs)
+    metrics = {"judge": reference.describe(), **reference.score_real(num_clips),
+               "candidate": reference.score(*sample_clips(model_dir, num_clips, seed)), "candidate_dir": model_dir,
+               "skipped": [{"path": p, "reason": r} for p, r in folder.skipped]}
+    return reference, metrics

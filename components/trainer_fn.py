@@ -1,6 +1,8 @@
 """The TFX Trainer's run_fn: trains WaveGAN with models/ and exports for serving.
 
-custom_config keys: model_config (WaveGANConfig JSON) and warm_start_base
+custom_config keys: model_config (WaveGANConfig JSON), judge_cache_dir (where
+JudgeTrainer keeps the data's judge, used when model.eval_every_steps is set: the
+export is then the best checkpoint) and warm_start_base
 (<serving_dir>/<model_name>: the newest pushed version, if any, initialises the
 generator and discriminator). The pushed model carries the discriminator's weights
 in assets.extra/, which TF Serving ignores, so warm starts need no Resolver node
@@ -69,7 +71,14 @@ def run_fn(fn_args):
     trainer = Trainer(cfg, fn_args.model_run_dir, strategy=strategy)
     if trainer.current_step == 0:
         warm_start(trainer, custom.get("warm_start_base", ""))
-    trainer.fit(tfrecord_dataset(files, cfg), export=False)
+    reference = None
+    if cfg.eval_every_steps:
+        from components.evaluator import build_reference
+        from components.judge import load_or_train_judge
+        examples_uri = os.path.dirname(os.path.dirname(files[0]))  # <examples>/Split-train/<file>
+        judge = load_or_train_judge(examples_uri, cfg, custom.get("judge_cache_dir", ""))
+        reference = build_reference(examples_uri, cfg, judge)
+    trainer.fit(tfrecord_dataset(files, cfg), export=False, reference=reference)
     export_generator(trainer.generator, cfg, fn_args.serving_model_dir)
     tf.train.Checkpoint(generator=trainer.generator, discriminator=trainer.discriminator).write(
         os.path.join(fn_args.serving_model_dir, WARM_START_CHECKPOINT))

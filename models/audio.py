@@ -180,6 +180,15 @@ def slice_audio(data: np.ndarray, slice_len: int, *, overlap: float = 0.0, first
     return slice_blocks([data], slice_len, hop=hop, first_only=first_only, pad_end=pad_end)
 
 
+def label_name_for(path: str, source: str) -> str:
+    """The label of an audio file: its parent folder's name, its name before the first '_', or ''."""
+    if source == "folder":
+        return os.path.basename(os.path.dirname(path))
+    if source == "prefix":
+        return os.path.basename(path).split("_", 1)[0]
+    return ""
+
+
 def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:
     """Writes 16-bit PCM; audio is [n] or [n, channels] in [-1, 1]."""
     import soundfile as sf

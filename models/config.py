@@ -14,6 +14,7 @@ SLICE_LENGTHS = (16384, 32768, 65536)
 LOSSES = ("dcgan", "lsgan", "wgan", "wgan-gp")
 UPSAMPLES = ("zeros", "nn", "linear", "cubic")
 OPTIMIZERS = ("adam", "rmsprop")
+SELECT_BY = ("frechet_distance", "inception_score")
 
 
 class ConfigError(ValueError):
@@ -86,6 +87,11 @@ class WaveGANConfig(_ConfigBase):
     audio_summary_every_steps: int = field(default=500, metadata={"help": "TensorBoard audio every N steps"})
     shuffle_buffer: int = field(default=4096, metadata={"help": "tf.data shuffle buffer (examples)"})
     xla: bool = field(default=False, metadata={"help": "compile train steps with XLA"})
+    eval_every_steps: int = field(default=0, metadata={"help": "score the generator with the judge every N steps and keep the best checkpoint (0 = off)"})
+    train_eval_clips: int = field(default=256, metadata={"help": "clips generated per evaluation during training"})
+    select_by: str = field(default="frechet_distance", metadata={"help": "best-checkpoint metric: frechet_distance (lower is better) or inception_score (higher)"})
+    time_budget_secs: float = field(default=0.0, metadata={"help": "stop (checkpointed, resumable) after this many seconds of training in one invocation (0 = no limit)"})
+    early_stop_patience: int = field(default=0, metadata={"help": "stop after N evaluations without a new best (0 = never)"})
     seed: int = field(default=0, metadata={"help": "random seed"})
 
     @property
@@ -98,12 +104,15 @@ class WaveGANConfig(_ConfigBase):
         need(self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
         need(self.upsample in UPSAMPLES, "upsample", f"must be one of {UPSAMPLES}")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {OPTIMIZERS}")
+        need(self.select_by in SELECT_BY, "select_by", f"must be one of {SELECT_BY}")
+        need(self.train_eval_clips >= 2, "train_eval_clips", "must be at least 2")
         for name in ("sample_rate", "num_channels", "latent_dim", "model_size", "kernel_len",
                      "d_updates", "batch_size", "steps", "checkpoint_every_steps",
                      "summary_every_steps", "audio_summary_every_steps", "shuffle_buffer"):
             need(getattr(self, name) > 0, name, "must be positive")
-        for name in ("post_proc_filter_len", "phase_shuffle", "num_classes", "gp_lambda",
-                     "wgan_clip", "grad_clip_norm", "checkpoint_every_secs", "seed"):
+        for name in ("post_proc_filter_len", "phase_shuffle", "num_classes", "gp_lambda", "eval_every_steps",
+                     "early_stop_patience",
+                     "wgan_clip", "grad_clip_norm", "checkpoint_every_secs", "seed", "time_budget_secs"):
             need(getattr(self, name) >= 0, name, "must not be negative")
         for name in ("g_lr", "d_lr"):
             need(getattr(self, name) > 0, name, "must be positive")

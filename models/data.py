@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import schema
-from models.audio import AudioDecodeError, list_audio_files, load_audio, slice_audio
+from models.audio import AudioDecodeError, label_name_for, list_audio_files, load_audio, slice_audio
 from models.config import WaveGANConfig
 
 log = logging.getLogger(__name__)
@@ -50,20 +50,41 @@ def tfrecord_dataset(file_pattern, cfg: WaveGANConfig, shuffle: bool = True) -> 
         tf.data.AUTOTUNE)
 
 
-def load_folder(data_dir: str, cfg: WaveGANConfig):
+class FolderData:
+    """Decoded slices of an audio folder, with labels and where each slice came from."""
+
+    def __init__(self, audio, labels, vocabulary, skipped, sources):
+        self.audio, self.labels, self.vocabulary = audio, labels, vocabulary
+        self.skipped, self.sources = skipped, sources
+
+    def split(self, eval_percent: int):
+        """(train, eval) by a stable hash of the source file, so a recording's slices stay together."""
+        import zlib
+        is_eval = np.array([zlib.crc32(s.encode()) % 100 < eval_percent for s in self.sources], bool)
+        pick = lambda m: FolderData(self.audio[m], self.labels[m], self.vocabulary, self.skipped,  # noqa: E731
+                                    [s for s, k in zip(self.sources, m) if k])
+        return pick(~is_eval), pick(is_eval)
+
+
+def load_folder(data_dir: str, cfg: WaveGANConfig, label_source: str = "folder") -> FolderData:
     """Decodes every audio file under data_dir into slices, in memory.
 
-    Labels come from the parent folder's name (sorted vocabulary) when the config is
-    conditional. Undecodable files are skipped and returned with their reason.
-    Returns (audio [N, slice_len, ch], labels [N], vocabulary, skipped [(path, reason)]).
+    Labels (conditional configs, or label_source given explicitly) come from the parent
+    folder's name or the file-name prefix (models.audio.label_name_for), as a sorted
+    vocabulary. Files directly in data_dir have no folder label. Undecodable files are
+    skipped and listed with their reason.
     """
     files = list_audio_files(data_dir)
     if not files:
         raise DataError(f"no audio files under {data_dir}")
-    vocabulary = sorted({os.path.basename(os.path.dirname(f)) for f in files})
+    root = os.path.abspath(data_dir)
+    names = {f: ("" if label_source == "folder" and os.path.dirname(os.path.abspath(f)) == root
+                 else label_name_for(f, label_source)) for f in files}
+    vocabulary = sorted({n for n in names.values() if n})
     if cfg.conditional and len(vocabulary) != cfg.num_classes:
-        raise DataError(f"num_classes={cfg.num_classes} but {data_dir} has {len(vocabulary)} label folders")
-    slices, labels, skipped = [], [], []
+        raise DataError(f"num_classes={cfg.num_classes} but {data_dir} has {len(vocabulary)} labels "
+                        f"({label_source} names)")
+    slices, labels, skipped, sources = [], [], [], []
     for path in files:
         try:
             audio = load_audio(path, cfg.sample_rate, cfg.num_channels)
@@ -71,18 +92,42 @@ def load_folder(data_dir: str, cfg: WaveGANConfig):
             skipped.append((path, str(error)))
             log.warning("skipped %s: %s", path, error)
             continue
-        label = vocabulary.index(os.path.basename(os.path.dirname(path))) if cfg.conditional else -1
+        label = vocabulary.index(names[path]) if names[path] else schema.NO_LABEL
         for _, piece in slice_audio(audio, cfg.slice_len):
             slices.append(piece)
             labels.append(label)
+            sources.append(os.path.relpath(path, root))
     if not slices:
         raise DataError(f"no valid audio under {data_dir} ({len(skipped)} files skipped)")
-    return np.stack(slices).astype(np.float32), np.asarray(labels, np.int32), vocabulary, skipped
+    return FolderData(np.stack(slices).astype(np.float32), np.asarray(labels, np.int32), vocabulary, skipped,
+                      sources)
+
+
+def read_split(examples_uri: str, split: str, cfg: WaveGANConfig, limit: int):
+    """(audio [n, slice_len, ch], labels [n], label names by index) of one split of an Examples artifact."""
+    import glob
+    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz")))
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit).batch(64)
+    audio, labels, names = [], [], {}
+    spec = {schema.LABEL_NAME: tf.io.FixedLenFeature([], tf.string, default_value="")}
+    for serialized in ds:
+        a, l = parse_examples(serialized, cfg)
+        audio.append(a.numpy())
+        labels.append(l.numpy())
+        for label, name in zip(labels[-1], tf.io.parse_example(serialized, spec)[schema.LABEL_NAME].numpy()):
+            names.setdefault(int(label), name.decode())
+    if not audio:
+        return np.zeros([0, cfg.slice_len, cfg.num_channels], np.float32), np.zeros([0], np.int32), {}
+    return np.concatenate(audio), np.concatenate(labels), names
 
 
 def folder_dataset(data_dir: str, cfg: WaveGANConfig):
     """(dataset, vocabulary, skipped) for quick training straight from audio files."""
-    audio, labels, vocabulary, skipped = load_folder(data_dir, cfg)
-    log.info("loaded %d slices from %s (%d files skipped)", len(audio), data_dir, len(skipped))
-    ds = tf.data.Dataset.from_tensor_slices((audio, labels))
-    return _batched(ds, cfg, shuffle=True), vocabulary, skipped
+    data = load_folder(data_dir, cfg)
+    log.info("loaded %d slices from %s (%d files skipped)", len(data.audio), data_dir, len(data.skipped))
+    return in_memory_dataset(data, cfg), data.vocabulary, data.skipped
+
+
+def in_memory_dataset(data: FolderData, cfg: WaveGANConfig) -> tf.data.Dataset:
+    """Endless, shuffled, batched (audio, label) from decoded slices."""
+    return _batched(tf.data.Dataset.from_tensor_slices((data.audio, data.labels)), cfg, shuffle=True)

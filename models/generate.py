@@ -4,6 +4,7 @@ from __future__ import annotations
 import glob
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from models.audio import write_wav
@@ -36,6 +37,23 @@ def generate_wavs(model_dir: str, out_dir: str, n: int = 16, seed: int = 0, labe
         write_wav(path, clip, cfg.sample_rate)
         paths.append(path)
     return paths
+
+
+def sample_clips(model_dir: str, count: int, seed: int = 0):
+    """(audio [count, slice_len, ch], labels [count] or None) from an exported model's `sample`
+    signature; a conditional model gets the classes in equal shares (class k from seed + k)."""
+    model, cfg = load_exported(model_dir)
+    sample = model.signatures["sample"]
+    if not cfg.conditional:
+        audio = sample(count=tf.constant(count), seed=tf.constant(seed, tf.int64))["audio"].numpy()
+        return audio, None
+    labels = np.arange(count) % cfg.num_classes
+    audio = np.zeros([count, cfg.slice_len, cfg.num_channels], np.float32)
+    for k in range(min(cfg.num_classes, count)):
+        rows = np.flatnonzero(labels == k)
+        audio[rows] = sample(count=tf.constant(len(rows)), seed=tf.constant(seed + k, tf.int64),
+                             label=tf.constant(k))["audio"].numpy()
+    return audio, labels
 
 
 def write_previews(run_dir: str, out_dir: str) -> dict:

@@ -83,7 +83,8 @@ class Trainer:
             saved = WaveGANConfig.from_json(open(path).read())
             # Only run-control options may change between restarts of a run.
             free = {"steps", "checkpoint_every_steps", "checkpoint_every_secs", "summary_every_steps",
-                    "audio_summary_every_steps", "xla", "shuffle_buffer"}
+                    "audio_summary_every_steps", "xla", "shuffle_buffer", "eval_every_steps", "train_eval_clips",
+                    "select_by", "early_stop_patience", "time_budget_secs"}
             changed = [k for k, v in vars(saved).items() if k not in free and getattr(self.cfg, k) != v]
             if changed:
                 raise ValueError(f"{self.run_dir} was trained with different options ({', '.join(changed)});"
@@ -161,8 +162,14 @@ class Trainer:
         return train_step
 
     # ----- the loop -----
-    def fit(self, dataset: tf.data.Dataset, export: bool = True) -> dict:
-        """Trains to cfg.steps; returns the last metrics. Safe to interrupt and re-run."""
+    def fit(self, dataset: tf.data.Dataset, export: bool = True, reference=None) -> dict:
+        """Trains to cfg.steps (or an early stop); returns the last metrics. Safe to interrupt and re-run.
+
+        With a models.quality.QualityReference and cfg.eval_every_steps, the generator is
+        scored every N steps, the best checkpoint is kept (self.best says which) and the
+        export comes from it.
+        """
+        from models.selection import BestCheckpoint, restore_best
         cfg = self.cfg
         if self.cfg.batch_size % self.strategy.num_replicas_in_sync:
             raise ValueError(f"batch_size {cfg.batch_size} is not divisible by "
@@ -174,8 +181,13 @@ class Trainer:
         metrics, last_save, last_log, saved_step = {}, time.time(), 0.0, start_step
         t0 = time.time()
         previous_handlers = self._install_stop_handlers()
+        selector = (BestCheckpoint(cfg, self.run_dir, reference, self.generator, self.discriminator)
+                    if reference is not None and cfg.eval_every_steps else None)
+        self.stop_reason = ""
         try:
-            while self.current_step < cfg.steps:
+            if selector is not None and not selector.history:
+                selector.evaluate(start_step, writer)  # where the run starts from (step 0 or warm start)
+            while self.current_step < cfg.steps and not self.stop_reason:
                 metrics = {k: float(v) for k, v in self._train_step(iterator).items()}
                 step = self.current_step
                 if not all(np.isfinite(list(metrics.values()))):
@@ -188,14 +200,28 @@ class Trainer:
                     audio = self.generator(preview_z, preview_labels, training=False)
                     with writer.as_default(step=step):
                         tf.summary.audio("preview", audio, cfg.sample_rate, max_outputs=PREVIEW_COUNT)
+                if selector is not None and (step % cfg.eval_every_steps == 0 or step == cfg.steps):
+                    selector.evaluate(step, writer)
+                    if selector.should_stop():
+                        self.stop_reason = (f"early stop at step {step}: no better {cfg.select_by} in "
+                                            f"{cfg.early_stop_patience} evaluations")
+                        log.info(self.stop_reason)
                 now = time.time()
+                if cfg.time_budget_secs and now - t0 >= cfg.time_budget_secs and step < cfg.steps:
+                    self.stop_reason = (f"time budget of {cfg.time_budget_secs:.0f} s used at step {step}: "
+                                        "re-run the same command to continue")
+                    log.info(self.stop_reason)
+                    if selector is not None and selector.history[-1]["step"] != step:
+                        selector.evaluate(step, writer)
                 if step % cfg.checkpoint_every_steps == 0 or now - last_save >= cfg.checkpoint_every_secs:
                     self.manager.save(checkpoint_number=step)
                     last_save, saved_step = now, step
                 if now - last_log >= 10 or step == cfg.steps or step == start_step + 1:
                     rate = (step - start_step) / max(now - t0, 1e-9)
                     eta = (cfg.steps - step) / rate if rate > 0 else float("inf")
-                    log.info("step %d/%d  %.2f step/s  ETA %s  %s", step, cfg.steps, rate, _hms(eta),
+                    budget_left = cfg.time_budget_secs - (now - t0) if cfg.time_budget_secs else float("inf")
+                    eta_text = _hms(eta) if eta <= budget_left else f"{_hms(budget_left)} (time budget)"
+                    log.info("step %d/%d  %.2f step/s  ETA %s  %s", step, cfg.steps, rate, eta_text,
                              "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
                     last_log = now
         except (KeyboardInterrupt, _StopRequested):
@@ -208,6 +234,9 @@ class Trainer:
             writer.flush()
         if self.manager.latest_checkpoint is None or self.current_step != saved_step:
             self.manager.save(checkpoint_number=self.current_step)
+        self.best = restore_best(self.run_dir, self.generator, self.discriminator) if selector else None
+        if self.best:
+            log.info("the export is the best checkpoint: step %d, %s", self.best["step"], self.best["reason"])
         if export:
             from models.export import export_generator
             export_generator(self.generator, cfg, os.path.join(self.run_dir, EXPORT_DIR))

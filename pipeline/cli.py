@@ -6,6 +6,8 @@ Heavy libraries load only inside the subcommand that needs them.
 from __future__ import annotations
 
 import argparse
+import glob
+import json
 import logging
 import os
 import sys
@@ -45,16 +47,35 @@ def cmd_train(args):
     cfg = config_from_args(args, base)
     if bool(args.data_dir) == bool(args.tfrecords):
         raise CLIError("give exactly one of --data-dir or --tfrecords")
+    if cfg.eval_every_steps and not args.data_dir:
+        raise CLIError("--eval-every-steps needs --data-dir: a held-out share of it is the evaluation set")
     strategy = _strategy(args.strategy)
+    reference = None
     if args.data_dir:
-        dataset, vocabulary, skipped = data.folder_dataset(_existing_dir(args.data_dir, "data directory"), cfg)
-        for path, reason in skipped:
+        folder = data.load_folder(_existing_dir(args.data_dir, "data directory"), cfg, args.label_source)
+        for path, reason in folder.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
+        if cfg.eval_every_steps:
+            from models.quality import reference_for_folder
+            folder, held_out = folder.split(args.eval_percent)
+            if len(folder.audio) < cfg.batch_size:
+                raise CLIError(f"{len(folder.audio)} training slices after holding out {args.eval_percent}%: "
+                               f"fewer than one batch ({cfg.batch_size})")
+            reference = reference_for_folder(folder, held_out, cfg.sample_rate,
+                                             args.judge or os.path.join(args.out, "judge"), cfg.seed,
+                                             args.judge_epochs)
+            print(f"evaluating every {cfg.eval_every_steps} steps on {len(held_out.audio)} held-out slices "
+                  f"with judge: {reference.judge_kind}", flush=True)
+        dataset = data.in_memory_dataset(folder, cfg)
     else:
         dataset = data.tfrecord_dataset(args.tfrecords, cfg)
     trainer = Trainer(cfg, args.out, strategy=strategy)
-    metrics = trainer.fit(dataset)
+    metrics = trainer.fit(dataset, reference=reference)
     print(f"trained {trainer.current_step} steps: " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    if trainer.stop_reason:
+        print(trainer.stop_reason)
+    if trainer.best:
+        print(f"best checkpoint: step {trainer.best['step']}: {trainer.best['reason']}")
     print(f"SavedModel: {os.path.join(args.out, 'export')}")
 
 
@@ -76,6 +97,63 @@ def cmd_preview(args):
     written = write_previews(_existing_dir(args.run, "run directory"), args.out)
     for step, paths in written.items():
         print(f"step {step}: {len(paths)} previews in {os.path.dirname(paths[0])}")
+
+
+def cmd_evaluate(args):
+    from components.evaluator import evaluate_on_folder
+    reference, metrics = evaluate_on_folder(_existing_dir(args.model, "model directory"),
+                                            _existing_dir(args.data_dir, "data directory"), args.label_source,
+                                            args.judge or "", args.clips, args.seed, args.judge_epochs)
+    _print_evaluation(reference, metrics)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(metrics, f, indent=2)
+        print(f"metrics: {args.json}")
+
+
+def _print_evaluation(reference, metrics):
+    from pipeline.runner import format_metrics
+    for skipped in metrics["skipped"]:
+        print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
+    judge = metrics["judge"]
+    if reference.judge is None:
+        print(f"note: judge: {judge['kind']}", file=sys.stderr)
+    else:
+        print(f"judge: {judge['kind']}, {len(judge['label_names'])} labels, accuracy on real eval "
+              f"{judge['eval_accuracy']:.3f}")
+    for name in ("real_train", "real_eval", "candidate"):
+        print(f"{name}: {format_metrics(metrics[name])}")
+
+
+def cmd_report(args):
+    from components.evaluator import evaluate_on_folder
+    from components.report import write_report
+    from models.train import EXPORT_DIR
+    if bool(args.run) == bool(args.model):
+        raise CLIError("give exactly one of --run (a training run directory) or --model (an exported model)")
+    model_dir, run_dir = args.model, args.run or ""
+    if run_dir:
+        _existing_dir(run_dir, "run directory")
+        if not glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*.index")):
+            raise CLIError(f"{run_dir} has no checkpoints: train first (wavegan train --out {run_dir})")
+        model_dir = os.path.join(run_dir, EXPORT_DIR)
+        if not os.path.isdir(model_dir):
+            raise CLIError(f"{run_dir} has checkpoints but no export yet: let the run finish (or re-run it)")
+    judge = args.judge or (os.path.join(run_dir, "judge") if run_dir and os.path.isdir(os.path.join(run_dir, "judge"))
+                           else "")
+    reference, metrics = evaluate_on_folder(_existing_dir(model_dir, "model directory"),
+                                            _existing_dir(args.data_dir, "data directory"), args.label_source,
+                                            judge, args.clips, args.seed, args.judge_epochs)
+    _print_evaluation(reference, metrics)
+    if run_dir:
+        from models.selection import BEST_FILE
+        best_path = os.path.join(run_dir, BEST_FILE)
+        if os.path.exists(best_path):
+            with open(best_path) as f:
+                metrics["best"] = json.load(f)
+    path = write_report(args.out, args.title or f"WaveGAN report: {os.path.basename(os.path.abspath(run_dir or model_dir))}",
+                        model_dir, reference, metrics, run_dir=run_dir)
+    print(f"report: {path}")
 
 
 def cmd_ingest(args):
@@ -256,7 +334,8 @@ def cmd_demo(args):
     from serving.model_dirs import latest_version_dir
 
     data_root = os.path.join(args.out, "data")
-    cfg = PipelineConfig(data_root=data_root, output_dir=args.out, train_steps=args.steps, eval_clips=32,
+    cfg = PipelineConfig(data_root=data_root, output_dir=args.out, train_steps=args.steps, eval_clips=64,
+                         judge_epochs=10,
                          model={"model_size": args.model_size, "batch_size": 16, "d_updates": 5,
                                 "checkpoint_every_steps": max(args.steps // 2, 1), "summary_every_steps": 10,
                                 "audio_summary_every_steps": max(args.steps // 2, 1)},
@@ -265,7 +344,7 @@ def cmd_demo(args):
         paths = make_demo_data(os.path.join(data_root, f"span-{span}"), files_per_class=args.files_per_class,
                                seed=seed)
         print(f"== span {span}: {len(paths)} synthesised drum hits in {data_root}/span-{span}", flush=True)
-        _run_and_print(cfg)
+        summary = _run_and_print(cfg)
     if latest_version_dir(cfg.serving_model_base) is None:
         raise CLIError("no model was pushed")
     server = EmbeddedServer(model_config(cfg.model_name, os.path.abspath(cfg.serving_model_base)),
@@ -284,6 +363,8 @@ def cmd_demo(args):
         write_wav(os.path.join(wav_dir, f"synth_{i:02d}.wav"), clip, cfg.model_config().sample_rate)
     print(f"== synthesised {len(audio)} clips over gRPC with version {version}, server stopped: {wav_dir}")
     print(f"TensorBoard: tensorboard --logdir {cfg.pipeline_root}/Trainer")
+    if summary.get("report"):
+        print(f"== quality report of the last candidate (open in a browser): {summary['report']}")
 
 
 def _add_pipeline_flags(p):
@@ -294,6 +375,17 @@ def _add_pipeline_flags(p):
     add_config_flags(p, PipelineConfig, "pipeline options", skip=("model", "ingest", "output_dir"))
     add_config_flags(p, title="model options (model.*)", skip=("steps",))
     add_config_flags(p, IngestConfig, "ingest options (ingest.*)")
+
+
+def _add_judging_flags(p, model_required=True):
+    p.add_argument("--model", required=model_required, help="exported SavedModel directory")
+    p.add_argument("--data-dir", required=True, help="folder of real audio to compare with")
+    p.add_argument("--label-source", choices=["folder", "prefix", "none"], default="folder",
+                   help="labels: parent folder name, or file name before the first '_' (none: no inception score)")
+    p.add_argument("--judge", help="judge folder to use (default: trained once per data set and cached)")
+    p.add_argument("--judge-epochs", type=int, default=30, help="epochs when a judge has to be trained")
+    p.add_argument("--clips", type=int, default=256, help="clips generated and real clips compared")
+    p.add_argument("--seed", type=int, default=0, help="latent seed of the generated clips")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -311,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON config file; flags override it")
     p.add_argument("--strategy", choices=["default", "mirrored"], default="default",
                    help="mirrored = data-parallel over all local GPUs")
+    p.add_argument("--label-source", choices=["folder", "prefix", "none"], default="folder",
+                   help="labels of --data-dir files: parent folder name, or file name before the first '_'")
+    p.add_argument("--eval-percent", type=int, default=10,
+                   help="share of --data-dir files held out for --eval-every-steps")
+    p.add_argument("--judge", help="a trained judge folder to score with (default <out>/judge, trained once)")
+    p.add_argument("--judge-epochs", type=int, default=30, help="epochs when the judge has to be trained")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
@@ -326,6 +424,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="training run directory")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("evaluate", help="score an exported model against a folder of real audio")
+    _add_judging_flags(p)
+    p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="an HTML page to see and hear a training run or an exported model")
+    p.add_argument("--run", help="training run directory (wavegan train --out)")
+    _add_judging_flags(p, model_required=False)
+    p.add_argument("--out", required=True, help="report folder (index.html + media/)")
+    p.add_argument("--title", help="page title")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("ingest", help="audio folder -> TFRecord examples (train/eval) and a report")
     p.add_argument("--data-dir", required=True, help="folder tree of audio files")

@@ -23,7 +23,8 @@ class PipelineConfig(_ConfigBase):
     input_pattern: str = field(default="", metadata={"help": "glob under data_root; default: span-{SPAN}/* if span folders exist, else *"})
     train_steps: int = field(default=0, metadata={"help": "generator steps (0 = model.steps)"})
     warm_start: bool = field(default=True, metadata={"help": "initialise from the model in service"})
-    eval_clips: int = field(default=64, metadata={"help": "clips generated per model for evaluation"})
+    eval_clips: int = field(default=256, metadata={"help": "clips generated per model for evaluation"})
+    judge_epochs: int = field(default=30, metadata={"help": "epochs to train the audio judge (once per data set)"})
     fd_tolerance: float = field(default=0.1, metadata={"help": "bless if FD <= baseline FD x (1 + this)"})
     max_silent_fraction: float = field(default=0.5, metadata={"help": "sanity: most clips allowed silent"})
     max_clipped_fraction: float = field(default=0.2, metadata={"help": "sanity: most clips allowed to clip"})
@@ -44,6 +45,7 @@ class PipelineConfig(_ConfigBase):
         need(0 <= self.max_silent_fraction <= 1, "max_silent_fraction", "must be in [0, 1]")
         need(0 <= self.max_clipped_fraction <= 1, "max_clipped_fraction", "must be in [0, 1]")
         need(self.beam_workers >= 1, "beam_workers", "must be at least 1")
+        need(self.judge_epochs >= 1, "judge_epochs", "must be at least 1")
         need(bool(self.model_name) and "/" not in self.model_name, "model_name", "must be a plain name")
         self.model_config()  # nested configs validate too
         self.ingest_config()

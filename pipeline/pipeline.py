@@ -1,7 +1,7 @@
 """The TFX pipeline, one definition for the local runner and the Kubeflow compiler:
 
 AudioExampleGen -> StatisticsGen -> AudioSchemaGen -> ExampleValidator -> Trainer
--> WaveGANEvaluator (bless vs the model in service) -> ServingCheck -> AudioPusher.
+-> JudgeTrainer -> WaveGANEvaluator (bless vs the model in service) -> ServingCheck -> AudioPusher.
 
 No Resolver node: the baseline and the warm start are found by listing the serving
 directory, which both runners can read.
@@ -15,6 +15,7 @@ from tfx import v1 as tfx
 from components.audio_example_gen import AudioExampleGen
 from components.audio_schema import AudioSchemaGen
 from components.evaluator import WaveGANEvaluator
+from components.judge import JudgeTrainer
 from components.pusher import AudioPusher
 from components.serving_check import ServingCheck
 from models import schema as example_schema
@@ -25,6 +26,7 @@ STATS_FEATURES = [example_schema.LABEL, example_schema.LABEL_NAME, example_schem
                   example_schema.CLIP_RATIO, example_schema.SOURCE_DURATION, example_schema.SAMPLE_RATE,
                   example_schema.OFFSET]
 TRAINER_RUN_FN = "components.trainer_fn.run_fn"
+JUDGE_CACHE = "judge_cache"
 
 
 def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool = False) -> tfx.dsl.Pipeline:
@@ -60,15 +62,21 @@ def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool 
 
 def _model_components(cfg: PipelineConfig, target: str, example_gen, schema_gen) -> list:
     model_cfg = cfg.model_config()
+    judge_cache = os.path.join(cfg.pipeline_root, JUDGE_CACHE)
+    judge_trainer = JudgeTrainer(examples=example_gen.outputs["examples"], model_config=model_cfg.to_json(),
+                                 cache_dir=judge_cache, epochs=cfg.judge_epochs)
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=model_cfg.steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=0),
-        custom_config={"model_config": model_cfg.to_json(),
+        custom_config={"model_config": model_cfg.to_json(), "judge_cache_dir": judge_cache,
                        "warm_start_base": cfg.serving_model_base if cfg.warm_start else ""})
-    evaluator = WaveGANEvaluator(model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
+    trainer.add_upstream_node(judge_trainer)  # its judge (cached) scores evaluations during training
+    evaluator = WaveGANEvaluator(model=trainer.outputs["model"], model_run=trainer.outputs["model_run"],
+                                 examples=example_gen.outputs["examples"],
+                                 judge=judge_trainer.outputs["judge"],
                                  serving_model_base=cfg.serving_model_base, num_clips=cfg.eval_clips,
                                  max_silent_fraction=cfg.max_silent_fraction,
                                  max_clipped_fraction=cfg.max_clipped_fraction, fd_tolerance=cfg.fd_tolerance)
@@ -81,4 +89,4 @@ def _model_components(cfg: PipelineConfig, target: str, example_gen, schema_gen)
         resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
         trainer.with_platform_config(resources(accelerator=resources.AcceleratorConfig(
             type=cfg.trainer_accelerator, count=cfg.trainer_gpus)))
-    return [trainer, evaluator, serving_check, pusher]
+    return [judge_trainer, trainer, evaluator, serving_check, pusher]

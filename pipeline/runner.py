@@ -144,6 +144,7 @@ def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
     if evaluation:
         with open(os.path.join(evaluation.uri, "metrics.json")) as f:
             summary["evaluation"] = json.load(f)
+        summary["report"] = _prop(evaluation, "report")
     infra = _latest(store, "InfraBlessing", since_ms)
     if infra:
         summary["serving_check"] = {"passed": _prop(infra, "blessed") == 1, "reason": _prop(infra, "reason")}
@@ -154,6 +155,17 @@ def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
         summary["pushed_destination"] = _prop(pushed, "pushed_destination")
         summary["not_pushed_reason"] = _prop(pushed, "reason")
     return summary
+
+
+def format_metrics(m: dict) -> str:
+    """One line of quality metrics (models.quality), the ones present."""
+    parts = [f"IS {m['inception_score']:.3g} ({m['inception_score_ratio']:.2f} of real)"
+             if "inception_score" in m else "", f"label acc {m['label_accuracy']:.2f}" if "label_accuracy" in m else "",
+             f"FD {m['frechet_distance']:.4g}", f"NDB {m['ndb']}/{round(m['ndb'] / max(m['ndb_fraction'], 1e-9))}"
+             if m.get("ndb") else f"NDB {m.get('ndb', 0)}",
+             f"NN-train {m['nn_distance_to_train']:.3g}" if "nn_distance_to_train" in m else "",
+             f"silent {m['silent_fraction']:.0%}", f"clipped {m['clipped_fraction']:.0%}"]
+    return "  ".join(p for p in parts if p)
 
 
 def format_summary(summary: dict) -> str:
@@ -167,14 +179,17 @@ def format_summary(summary: dict) -> str:
         lines.append(f"validation: {'anomalies in ' + ', '.join(summary['anomalies']) if summary['anomalies'] else 'no anomalies'}")
     evaluation = summary.get("evaluation")
     if evaluation:
-        for name in ("candidate", "baseline"):
+        judge = evaluation.get("judge", {})
+        if "eval_accuracy" in judge:
+            lines.append(f"judge: {judge['kind']}, accuracy on real eval {judge['eval_accuracy']:.2f}")
+        elif judge:
+            lines.append(f"judge: {judge['kind']}")
+        for name in ("real_eval", "candidate", "baseline"):
             if name in evaluation:
-                m = evaluation[name]
-                extra = f"  IS {m['inception_score']:.3g}" if "inception_score" in m else ""
-                lines.append(f"{name}: FD {m['frechet_distance']:.4g}{extra}  NN-train {m['nn_distance_to_train']:.3g}"
-                             f"  diversity {m['nn_distance_among_samples']:.3g}  silent {m['silent_fraction']:.0%}"
-                             f"  clipped {m['clipped_fraction']:.0%}")
+                lines.append(f"{name}: {format_metrics(evaluation[name])}")
         lines.append(f"blessed: {'yes' if evaluation['blessed'] else 'no'} ({evaluation['reason']})")
+    if summary.get("report"):
+        lines.append(f"report: {summary['report']}")
     if "serving_check" in summary:
         check = summary["serving_check"]
         lines.append(f"serving check: {'passed' if check['passed'] else 'FAILED: ' + check['reason']}")

@@ -19,7 +19,7 @@ def test_kubeflow_spec_has_every_component_and_the_trainer_gpu(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     component = kfp.components.load_component_from_file(str(out))  # kfp's own loader
     spec = component.pipeline_spec
-    expected = {"AudioExampleGen", "StatisticsGen", "AudioSchemaGen", "ExampleValidator", "Trainer",
+    expected = {"AudioExampleGen", "StatisticsGen", "AudioSchemaGen", "ExampleValidator", "JudgeTrainer", "Trainer",
                 "WaveGANEvaluator", "ServingCheck", "AudioPusher"}
     assert set(spec.root.dag.tasks) == expected
     from google.protobuf import json_format

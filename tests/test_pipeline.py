@@ -23,7 +23,7 @@ TINY_MODEL = {"model_size": 4, "batch_size": 4, "d_updates": 1}
 
 def pipeline_config(tmp_path, **overrides):
     values = dict(data_root=str(tmp_path / "data"), output_dir=str(tmp_path / "out"), train_steps=2,
-                  eval_clips=4, fd_tolerance=1e6, model=TINY_MODEL, ingest={"eval_percent": 30})
+                  eval_clips=4, fd_tolerance=1e6, judge_epochs=2, model=TINY_MODEL, ingest={"eval_percent": 30})
     values.update(overrides)
     return PipelineConfig(**values)
 
@@ -38,19 +38,28 @@ def generator_weights(model_dir):
 
 
 def test_two_spans_push_two_versions_and_the_second_warm_starts(tmp_path):
-    cfg = pipeline_config(tmp_path)
+    cfg = pipeline_config(tmp_path, model=dict(TINY_MODEL, eval_every_steps=1, train_eval_clips=4))
     make_demo_data(os.path.join(cfg.data_root, "span-1"), files_per_class=3, seed=0)
     first = run_local(cfg, out=lambda line: None)
     assert first["pushed"] and first["pushed_version"] == 1 and first["span"] == 1
     assert first["evaluation"]["blessed"] and "baseline" not in first["evaluation"]
     assert first["serving_check"]["passed"] and first["ingest"]["files_ok"] == 15
-    assert set(first["component_seconds"]) >= {"AudioExampleGen", "Trainer", "WaveGANEvaluator", "AudioPusher"}
+    assert set(first["component_seconds"]) >= {"AudioExampleGen", "JudgeTrainer", "Trainer", "WaveGANEvaluator",
+                                               "AudioPusher"}
+    assert first["evaluation"]["judge"]["kind"] == "cnn-log-mel"  # the demo data is labelled
+    assert "inception_score_ratio" in first["evaluation"]["candidate"]
+    assert os.path.exists(first["report"]) and first["report"].endswith("index.html")
 
     make_demo_data(os.path.join(cfg.data_root, "span-2"), files_per_class=3, seed=1)
     second = run_local(cfg, out=lambda line: None)
     assert second["span"] == 2 and second["pushed_version"] == 2
     assert second["evaluation"]["baseline_dir"].endswith(os.path.join("wavegan", "1"))
     assert versions(cfg.serving_model_base) == [1, 2]
+    assert len(os.listdir(os.path.join(cfg.pipeline_root, "judge_cache"))) == 2  # one judge per span
+    import glob
+    histories = glob.glob(os.path.join(cfg.pipeline_root, "Trainer", "model_run", "*", "eval_history.json"))
+    assert len(histories) == 2  # the Trainer evaluated with the span's judge and kept a best checkpoint
+    assert [e["step"] for e in json.load(open(histories[0]))] == [0, 1, 2]
     v1 = generator_weights(os.path.join(cfg.serving_model_base, "1"))
     v2 = generator_weights(os.path.join(cfg.serving_model_base, "2"))
     fresh = {f"{i}:{v.name}": v.numpy() for i, v in enumerate(Generator(tiny_config()).trainable_variables)}
@@ -83,8 +92,15 @@ def test_blessing_refuses_a_worse_candidate_and_accepts_an_equal_one(tmp_path):
     same = export_generator(generator, cfg, str(tmp_path / "same"))
     _scale_output(generator, 3.0)  # ~9 dB louder noise: not clipped, further from the decaying drum hits
     worse = export_generator(generator, cfg, str(tmp_path / "worse"))
+    from components.judge import load_or_train_judge
+    cache = str(tmp_path / "judges")
+    judge = load_or_train_judge(examples, cfg, cache, epochs=2)
+    (judge_dir,) = [os.path.join(cache, name) for name in os.listdir(cache)]
+    stamp = os.path.getmtime(os.path.join(judge_dir, "judge.json"))
+    assert load_or_train_judge(examples, cfg, cache, epochs=2).info == judge.info  # cached, not retrained
+    assert os.path.getmtime(os.path.join(judge_dir, "judge.json")) == stamp
     args = dict(examples_uri=examples, num_clips=8, seed=0, max_silent_fraction=0.5, max_clipped_fraction=0.2,
-                fd_tolerance=0.1)
+                fd_tolerance=0.1, judge_dir=judge_dir)
     result = evaluate(worse, baseline, **args)
     assert result["candidate"]["silent_fraction"] == 0 and result["candidate"]["clipped_fraction"] == 0
     assert result["candidate"]["frechet_distance"] > 1.1 * result["baseline"]["frechet_distance"]

@@ -1,0 +1,155 @@
+"""The reference quality run: a class-conditional WaveGAN trained and judged on this machine.
+
+  python bench/quality_run.py --dataset fsdd            # ../shared/data/fsdd, 10 digits
+  python bench/quality_run.py --dataset drums           # the demo's synthesised drum classes
+  python bench/quality_run.py --dataset fsdd --config bench/quality/fsdd_gpu.json   # paper scale (GPU)
+
+The recipe is the config file (bench/quality/<dataset>.json): model size, batch and a
+time budget per invocation. Training is resumable: re-running continues from the
+run directory's checkpoints (bench/runs/<dataset>, not committed). The run holds out
+10% of the files (by a hash of the file), trains the judge on the rest, scores the
+generator every eval_every_steps, and exports the best checkpoint. The finish step
+(also alone with --finish-only) writes to bench/results/quality/<dataset>/:
+metrics.json (judge accuracy, real and generated scores and their ratios, the
+evaluation history from step 0), 10 WAVs per class named <label>_<n>.wav, and the
+HTML report.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import RESULTS_DIR, machine_info, matmul_gflops  # noqa: E402
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+FSDD = os.path.join(os.path.dirname(REPO), "shared", "data", "fsdd")
+CLIPS_PER_CLASS = 10
+SCORE_CLIPS = 500
+# Targets of the quality issue (not tests): generated/real-eval inception score, and
+# label accuracy as a share of the judge's accuracy on real eval audio.
+TARGET_IS_RATIO = 0.6
+TARGET_LABEL_ACCURACY_RATIO = 0.7
+
+
+def load_dataset(name: str, run_dir: str, cfg):
+    """(FolderData, label source) of the dataset; drums are synthesised into the run dir once."""
+    from models.data import load_folder
+    if name == "fsdd":
+        if not os.path.isdir(FSDD):
+            raise SystemExit(f"FSDD not found at {FSDD}: this run needs ../shared/data/fsdd")
+        return load_folder(FSDD, cfg, label_source="prefix")
+    from pipeline.demo_data import make_demo_data
+    data_dir = os.path.join(run_dir, "data")
+    if not os.path.isdir(data_dir):
+        make_demo_data(data_dir, files_per_class=200, seed=0)
+    return load_folder(data_dir, cfg, label_source="folder")
+
+
+def train(args, cfg, train_part, reference) -> dict:
+    from models.data import in_memory_dataset
+    from models.train import Trainer
+    trainer = Trainer(cfg, args.run_dir)
+    start_step, t0 = trainer.current_step, time.time()
+    trainer.fit(in_memory_dataset(train_part, cfg), reference=reference)
+    return {"start_step": start_step, "end_step": trainer.current_step, "seconds": round(time.time() - t0, 1),
+            "stop_reason": trainer.stop_reason}
+
+
+def finish(args, cfg, data, reference, session: dict) -> dict:
+    """Scores the exported best checkpoint, writes WAVs, metrics.json and the report."""
+    from components.report import write_report
+    from models.audio import write_wav
+    from models.generate import sample_clips
+    from models.selection import BEST_FILE, HISTORY_FILE
+    from models.train import EXPORT_DIR
+    export = os.path.join(args.run_dir, EXPORT_DIR)
+    if not os.path.isdir(export):
+        raise SystemExit(f"no exported model in {args.run_dir}: train first")
+    out = args.results
+    os.makedirs(out, exist_ok=True)
+    generated = reference.score(*sample_clips(export, SCORE_CLIPS, seed=1))
+    real = reference.score_real(SCORE_CLIPS)
+    history = _read(os.path.join(args.run_dir, HISTORY_FILE), [])
+    best = _read(os.path.join(args.run_dir, BEST_FILE), {})
+    previous = _read(os.path.join(out, "metrics.json"), {})
+    sessions = previous.get("sessions", []) + ([session] if session else [])
+    metrics = {"dataset": args.dataset, "config": json.loads(cfg.to_json()), "judge": reference.describe(),
+               **real, "generated": generated, "best": best, "history": history, "sessions": sessions,
+               "train_seconds_total": sum(s["seconds"] for s in sessions), "machine": machine_info(),
+               "matmul_gflops": round(matmul_gflops(), 1),
+               "targets": {"inception_score_ratio": TARGET_IS_RATIO,
+                           "label_accuracy_ratio": TARGET_LABEL_ACCURACY_RATIO}}
+    wav_dir = os.path.join(out, "wavs")
+    shutil.rmtree(wav_dir, ignore_errors=True)
+    os.makedirs(wav_dir)
+    audio, labels = sample_clips(export, CLIPS_PER_CLASS * cfg.num_classes, seed=2)
+    for i, (clip, label) in enumerate(zip(audio, labels)):
+        write_wav(os.path.join(wav_dir, f"{data.vocabulary[label]}_{i // cfg.num_classes}.wav"), clip,
+                  cfg.sample_rate)
+    with open(os.path.join(out, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    report = write_report(os.path.join(out, "report"), title=f"WaveGAN quality run: {args.dataset}",
+                          run_dir=args.run_dir, model_dir=export, reference=reference, metrics=metrics)
+    _print_table(metrics)
+    print(f"metrics: {os.path.join(out, 'metrics.json')}\nWAVs: {wav_dir}\nreport: {report}")
+    return metrics
+
+
+def _print_table(metrics: dict) -> None:
+    rows = [("real eval", metrics["real_eval"]), ("generated (best)", metrics["generated"])]
+    print(f"{'':18}{'IS':>7}{'IS ratio':>10}{'label acc':>11}{'FD':>9}{'NDB':>6}")
+    for name, m in rows:
+        print(f"{name:18}{m.get('inception_score', float('nan')):7.2f}{m.get('inception_score_ratio', float('nan')):10.2f}"
+              f"{m.get('label_accuracy', float('nan')):11.2f}{m['frechet_distance']:9.2f}{m['ndb']:6d}")
+    print(f"judge accuracy on real eval: {metrics['judge'].get('eval_accuracy', float('nan')):.3f}; best step "
+          f"{metrics['best'].get('step')}; trained {metrics['train_seconds_total'] / 60:.0f} min in all")
+
+
+def _read(path: str, default):
+    if not os.path.exists(path):
+        return default
+    with open(path) as f:
+        return json.load(f)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", choices=["fsdd", "drums"], default="fsdd")
+    parser.add_argument("--config", help="WaveGAN config JSON (default bench/quality/<dataset>.json)")
+    parser.add_argument("--run-dir", help="checkpoints and logs (default bench/runs/<dataset>)")
+    parser.add_argument("--results", help="committed results (default bench/results/quality/<dataset>)")
+    parser.add_argument("--minutes", type=float, help="time budget of this invocation (overrides the config)")
+    parser.add_argument("--finish-only", action="store_true", help="score, write WAVs and report; no training")
+    args = parser.parse_args(argv)
+    args.config = args.config or os.path.join(BENCH, "quality", f"{args.dataset}.json")
+    args.run_dir = args.run_dir or os.path.join(BENCH, "runs", args.dataset)
+    args.results = args.results or os.path.join(RESULTS_DIR, "quality", args.dataset)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from models.config import WaveGANConfig
+    from models.quality import reference_for_folder
+    with open(args.config) as f:
+        cfg = WaveGANConfig.from_json(f.read())
+    if args.minutes is not None:
+        cfg = cfg.replace(time_budget_secs=args.minutes * 60)
+    data = load_dataset(args.dataset, args.run_dir, cfg)
+    train_part, held_out = data.split(10)
+    reference = reference_for_folder(train_part, held_out, cfg.sample_rate, os.path.join(args.run_dir, "judge"),
+                                     cfg.seed)
+    print(f"{args.dataset}: {len(train_part.audio)} train / {len(held_out.audio)} held-out slices, judge accuracy "
+          f"on held-out real audio {reference.judge.eval_accuracy:.3f}", flush=True)
+    session = {} if args.finish_only else train(args, cfg, train_part, reference)
+    finish(args, cfg, data, reference, session)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

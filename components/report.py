@@ -1,0 +1,187 @@
+"""The quality report: one folder (index.html + media/) a person opens to see and hear a model.
+
+It shows the metric table (real audio beside generated), metric curves over
+training steps, spectrograms of real and generated clips, audio players for
+generated clips (per class for conditional models) next to their nearest real
+neighbours in the judge's embedding, the judge's confusion matrices and, from a
+pipeline run, the blessing decision and its reason. Everything is a relative link
+inside the folder, so it can be copied, served or attached as it is.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+
+import numpy as np
+
+from models.audio import write_wav
+
+REPORT_FILE = "index.html"
+MEDIA = "media"
+TABLE_METRICS = (("inception_score", "IS", "{:.2f}"), ("inception_score_ratio", "IS / real", "{:.2f}"),
+                 ("label_accuracy", "label acc.", "{:.2f}"), ("frechet_distance", "FD", "{:.3g}"),
+                 ("ndb", "NDB", "{:d}"), ("nn_distance_to_train", "NN to train", "{:.3g}"),
+                 ("nn_distance_among_samples", "NN among", "{:.3g}"), ("silent_fraction", "silent", "{:.0%}"),
+                 ("clipped_fraction", "clipped", "{:.0%}"), ("rms_db", "RMS dB", "{:.1f}"))
+CURVES = ("frechet_distance", "inception_score_ratio", "label_accuracy", "ndb_fraction")
+PLAYERS_PER_CLASS = 2
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, folder: str, name: str) -> str:
+    fig.savefig(os.path.join(folder, MEDIA, name), dpi=80, bbox_inches="tight")
+    _plt().close(fig)
+    return f"{MEDIA}/{name}"
+
+
+def plot_curves(history: list, folder: str):
+    """Evaluation metrics over training steps (models.selection's history)."""
+    names = [n for n in CURVES if any(n in e for e in history)]
+    if len(history) < 1 or not names:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3))
+    steps = [e["step"] for e in history]
+    for ax, name in zip(np.atleast_1d(axes), names):
+        ax.plot(steps, [e.get(name, np.nan) for e in history], marker=".")
+        ax.set_title(name)
+        ax.set_xlabel("generator step")
+        ax.grid(alpha=0.3)
+    return _save(fig, folder, "curves.png")
+
+
+def plot_spectrograms(real: np.ndarray, generated: np.ndarray, sample_rate: int, folder: str):
+    """A row of real and a row of generated log-mel spectrograms."""
+    from models.judge import log_mel
+    plt = _plt()
+    n = min(len(real), len(generated), 8)
+    fig, axes = plt.subplots(2, n, figsize=(2 * n, 4.4), squeeze=False)
+    for row, (name, clips) in enumerate((("real", real[:n]), ("generated", generated[:n]))):
+        features = log_mel(clips, sample_rate)[..., 0]
+        for i in range(n):
+            axes[row, i].imshow(features[i].T, origin="lower", aspect="auto", cmap="magma")
+            axes[row, i].set_xticks([])
+            axes[row, i].set_yticks([])
+        axes[row, 0].set_ylabel(name)
+    return _save(fig, folder, "spectrograms.png")
+
+
+def plot_confusion(matrix, labels: list, title: str, name: str, folder: str):
+    plt = _plt()
+    matrix = np.asarray(matrix, float)
+    fig, ax = plt.subplots(figsize=(1 + 0.45 * len(labels), 1 + 0.4 * len(labels)))
+    ax.imshow(matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=90)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("judged as")
+    ax.set_ylabel("real class" if "real" in title else "generated for")
+    ax.set_title(title)
+    return _save(fig, folder, name)
+
+
+def _table(metrics: dict) -> str:
+    rows = [(name, metrics[name]) for name in ("real_train", "real_eval", "candidate", "generated", "baseline")
+            if isinstance(metrics.get(name), dict)]
+    columns = [c for c in TABLE_METRICS if any(c[0] in m for _, m in rows)]
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns)
+    body = ""
+    for name, m in rows:
+        cells = "".join(f"<td>{fmt.format(m[key]) if key in m else '–'}</td>" for key, _, fmt in columns)
+        body += f"<tr><th>{html.escape(name.replace('_', ' '))}</th>{cells}</tr>"
+    return f"<table><tr><th></th>{head}</tr>{body}</table>"
+
+
+def _players(folder, generated, labels, reference, label_names) -> str:
+    """Generated clips with their nearest real training neighbours, as <audio> elements."""
+    _, gen_embedding = reference.embed(generated)
+    nearest = np.argmin(((gen_embedding[:, None] - reference.train_embedding[None]) ** 2).sum(-1), axis=1)
+    cards = []
+    for i, clip in enumerate(generated):
+        name = label_names[labels[i]] if labels is not None and label_names else f"clip {i}"
+        write_wav(os.path.join(folder, MEDIA, f"generated_{i}.wav"), clip, reference.sample_rate)
+        write_wav(os.path.join(folder, MEDIA, f"nearest_{i}.wav"), reference.real_train[nearest[i]],
+                  reference.sample_rate)
+        cards.append(f'<div class="card"><b>{html.escape(str(name))}</b><br>generated<br>'
+                     f'<audio controls preload="none" src="{MEDIA}/generated_{i}.wav"></audio><br>nearest real<br>'
+                     f'<audio controls preload="none" src="{MEDIA}/nearest_{i}.wav"></audio></div>')
+    return '<div class="cards">' + "".join(cards) + "</div>"
+
+
+def _pick_players(audio, labels, num_classes: int):
+    if labels is None:
+        return audio[:8], None
+    rows = [i for k in range(num_classes) for i in np.flatnonzero(labels == k)[:PLAYERS_PER_CLASS]]
+    return audio[rows], labels[rows]
+
+
+def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: dict, run_dir: str = "") -> str:
+    """Writes <out_dir>/index.html and its media; returns the page's path."""
+    from models.generate import sample_clips
+    from models.selection import HISTORY_FILE
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(os.path.join(out_dir, MEDIA))
+    audio, labels = sample_clips(model_dir, 64, seed=3)
+    label_names = reference.judge.label_names if reference.judge is not None else []
+    sections = [f"<h1>{html.escape(title)}</h1>"]
+    if "blessed" in metrics:
+        verdict = "BLESSED" if metrics["blessed"] else "NOT BLESSED"
+        sections.append(f'<p class="verdict {verdict.split()[0].lower()}">{verdict}: '
+                        f'{html.escape(metrics["reason"])}</p>')
+    judge = metrics.get("judge", reference.describe())
+    accuracy = f", accuracy on real eval audio {judge['eval_accuracy']:.3f}" if "eval_accuracy" in judge else ""
+    sections.append(f"<p>Judge: {html.escape(judge['kind'])}{accuracy}; {judge['num_real_train']} real train and "
+                    f"{judge['num_real_eval']} real eval slices; NDB over {judge['ndb_bins']} bins. "
+                    f"Model: <code>{html.escape(model_dir)}</code></p>")
+    sections.append("<h2>Metrics</h2>" + _table(metrics))
+    history = metrics.get("history")
+    if history is None and run_dir and os.path.exists(os.path.join(run_dir, HISTORY_FILE)):
+        with open(os.path.join(run_dir, HISTORY_FILE)) as f:
+            history = json.load(f)
+    if history:
+        best = metrics.get("best") or {}
+        note = f" Best: step {best['step']} ({html.escape(best['reason'])})." if best.get("step") is not None else ""
+        sections.append(f"<h2>During training</h2><p>{len(history)} evaluations.{note}</p>"
+                        f'<img alt="metric curves" src="{plot_curves(history, out_dir)}">')
+    order = np.argsort(reference.train_labels) if reference.train_labels is not None else np.arange(8)
+    real_examples = reference.real_train[order[:: max(len(order) // 8, 1)][:8]]
+    players_audio, players_labels = _pick_players(audio, labels, len(label_names))
+    sections.append(f'<h2>Spectrograms</h2><img alt="spectrograms" '
+                    f'src="{plot_spectrograms(real_examples, players_audio, reference.sample_rate, out_dir)}">')
+    sections.append("<h2>Listen</h2>" + _players(out_dir, players_audio, players_labels, reference, label_names))
+    if reference.judge is not None:
+        confusion = [plot_confusion(reference.judge.info["confusion"], label_names, "judge on real eval audio",
+                                    "confusion_real.png", out_dir)]
+        if labels is not None:
+            probs, _ = reference.judge.predict(audio)
+            matrix = np.zeros([len(label_names)] * 2)
+            np.add.at(matrix, (labels, np.argmax(probs, axis=1)), 1)
+            confusion.append(plot_confusion(matrix, label_names, "judge on generated audio",
+                                            "confusion_generated.png", out_dir))
+        sections.append("<h2>Judge</h2>" + "".join(f'<img alt="confusion matrix" src="{c}">' for c in confusion))
+    path = os.path.join(out_dir, REPORT_FILE)
+    with open(path, "w") as f:
+        f.write(PAGE.format(title=html.escape(title), body="\n".join(sections)))
+    return path
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
+img {{ max-width: 100%; }} .cards {{ display: flex; flex-wrap: wrap; gap: 10px; }}
+.card {{ border: 1px solid #ddd; border-radius: 6px; padding: 8px; font-size: 0.85em; }}
+.card audio {{ width: 210px; }} .verdict {{ font-weight: bold; padding: 8px; border-radius: 6px; }}
+.verdict.blessed {{ background: #e3f6e3; }} .verdict.not {{ background: #fbe4e4; }}
+</style></head><body>
+{body}
+</body></html>
+"""

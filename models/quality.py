@@ -1,0 +1,184 @@
+"""Quality metrics of generated audio against real audio, under one judge.
+
+With a trained judge (models.judge: a CNN on log-mel spectrograms) the metrics are
+the ones of the WaveGAN paper and its successors: inception score and its ratio to
+real eval audio, Frechet distance in the judge's embedding, label accuracy for
+conditional models, and NDB (number of statistically different bins, Richardson &
+Weiss 2018) on k-means bins of the embedding. Without labels there is no judge:
+the embedding falls back to log-mel statistics and there is no inception score.
+Nearest-neighbour distances (memorisation, diversity) and sanity checks are always there.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FALLBACK_KIND = "log-mel-statistics (unlabelled data: no inception score)"
+STATS_N_MELS = 64
+NDB_ALPHA = 0.05
+
+
+def log_mel_statistics(clips: np.ndarray, sample_rate: int) -> np.ndarray:
+    """[n, samples(, ch)] -> [n, 2 * STATS_N_MELS] log-mel mean and std: the label-free embedding."""
+    import librosa
+    mono = clips.mean(axis=-1) if clips.ndim == 3 else clips
+    mel = librosa.feature.melspectrogram(y=np.nan_to_num(mono.astype(np.float32)), sr=sample_rate, n_fft=1024,
+                                         hop_length=256, n_mels=STATS_N_MELS, power=2.0)
+    log_mel = np.log(mel + 1e-6)
+    return np.concatenate([log_mel.mean(axis=2), log_mel.std(axis=2)], axis=1).astype(np.float64)
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two embedding sets (the FID formula)."""
+    from scipy import linalg
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(cov_a.dot(cov_b), disp=False)
+    if not np.all(np.isfinite(covmean)):
+        offset = np.eye(len(cov_a)) * 1e-6
+        covmean = linalg.sqrtm((cov_a + offset).dot(cov_b + offset))
+    covmean = covmean.real
+    return max(0.0, float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean)))
+
+
+def inception_score(probs: np.ndarray) -> float:
+    """exp(E_x KL(p(y|x) || p(y))): high when clips are confidently classified and varied."""
+    p_yx = np.clip(probs, 1e-12, 1.0)
+    p_y = p_yx.mean(axis=0, keepdims=True)
+    return float(np.exp(np.mean(np.sum(p_yx * (np.log(p_yx) - np.log(p_y)), axis=1))))
+
+
+def nearest_distances(queries: np.ndarray, references: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+    d = np.sqrt(np.maximum(((queries[:, None, :] - references[None, :, :]) ** 2).sum(-1), 0))
+    if exclude_self:
+        np.fill_diagonal(d, np.inf)
+    return d.min(axis=1)
+
+
+def sanity(clips: np.ndarray, silence_db: float = -50.0, clip_level: float = 0.999) -> dict:
+    flat = clips.reshape(len(clips), -1)
+    finite = np.all(np.isfinite(flat), axis=1)
+    rms = np.sqrt(np.mean(np.square(np.nan_to_num(flat)), axis=1))
+    clipped = np.mean(np.abs(np.nan_to_num(flat)) >= clip_level, axis=1)
+    return {"nan_fraction": float(np.mean(~finite)),
+            "silent_fraction": float(np.mean(rms < 10 ** (silence_db / 20))),
+            "clipped_fraction": float(np.mean(clipped > 0.01)),
+            "rms_db": float(20 * np.log10(np.mean(rms) + 1e-12))}
+
+
+class Bins:
+    """k-means bins of real embeddings and a two-proportion z-test per bin (NDB)."""
+
+    def __init__(self, real: np.ndarray, k: int, seed: int = 0):
+        from sklearn.cluster import KMeans
+        self.k = k
+        self.kmeans = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(real)
+        self.real_counts = np.bincount(self.kmeans.labels_, minlength=k)
+        self.real_n = len(real)
+
+    def ndb(self, samples: np.ndarray) -> int:
+        from scipy.stats import norm
+        counts = np.bincount(self.kmeans.predict(samples), minlength=self.k)
+        p_real, p_gen = self.real_counts / self.real_n, counts / len(samples)
+        pooled = (self.real_counts + counts) / (self.real_n + len(samples))
+        se = np.sqrt(pooled * (1 - pooled) * (1 / self.real_n + 1 / len(samples)))
+        z = np.abs(p_real - p_gen) / np.maximum(se, 1e-12)
+        return int(np.sum(z > norm.ppf(1 - NDB_ALPHA / 2)))
+
+
+class QualityReference:
+    """Real train and eval audio embedded once; scores any set of clips against them."""
+
+    def __init__(self, real_train: np.ndarray, real_eval: np.ndarray, sample_rate: int, judge=None,
+                 train_labels: Optional[np.ndarray] = None, eval_labels: Optional[np.ndarray] = None,
+                 ndb_bins: int = 50):
+        if len(real_train) < 2:
+            raise ValueError(f"need at least 2 real train clips to evaluate, got {len(real_train)}")
+        self.judge, self.sample_rate = judge, sample_rate
+        self.real_eval = real_eval if len(real_eval) >= 2 else real_train
+        self.eval_labels = eval_labels if len(real_eval) >= 2 else train_labels
+        self.real_train, self.train_labels = real_train, train_labels
+        self.judge_kind = judge.info["kind"] if judge is not None else FALLBACK_KIND
+        self._scale = None
+        self.train_embedding = self.embed(real_train)[1]
+        k = int(max(2, min(ndb_bins, len(real_train) // 10)))
+        self.bins = Bins(self.train_embedding, k)
+        self._real_eval_is = None
+
+    def embed(self, clips):
+        """(probabilities or None, embedding) of clips under this reference's judge."""
+        if self.judge is not None:
+            return self.judge.predict(clips)
+        raw = log_mel_statistics(clips, self.sample_rate)
+        if self._scale is None:
+            self._scale = (raw.mean(axis=0), raw.std(axis=0) + 1e-6)
+        return None, (raw - self._scale[0]) / self._scale[1]
+
+    def describe(self) -> dict:
+        """Which judge scored, so metrics files say what their numbers mean."""
+        info = {"kind": self.judge_kind, "ndb_bins": self.bins.k, "num_real_train": int(len(self.real_train)),
+                "num_real_eval": int(len(self.real_eval))}
+        if self.judge is not None:
+            info.update({k: self.judge.info[k] for k in ("label_names", "eval_accuracy", "train_accuracy")})
+        return info
+
+    def real_eval_inception_score(self) -> Optional[float]:
+        if self.judge is None:
+            return None
+        if self._real_eval_is is None:
+            self._real_eval_is = inception_score(self.judge.predict(self.real_eval)[0])
+        return self._real_eval_is
+
+    def score(self, clips: np.ndarray, labels: Optional[np.ndarray] = None, nearest: bool = True) -> dict:
+        """All metrics of one set of clips; `labels` are the classes they were generated for."""
+        probs, embedding = self.embed(clips)
+        finite = np.all(np.isfinite(embedding), axis=1)
+        metrics = {"num_clips": int(len(clips)), **sanity(clips)}
+        if finite.sum() < 2:
+            return {**metrics, "frechet_distance": float("inf"), "ndb": self.bins.k, "ndb_fraction": 1.0}
+        embedding = embedding[finite]
+        ndb = self.bins.ndb(embedding)
+        metrics.update({"frechet_distance": frechet_distance(embedding, self.train_embedding),
+                        "ndb": ndb, "ndb_fraction": ndb / self.bins.k})
+        if nearest:
+            metrics["nn_distance_to_train"] = float(np.mean(nearest_distances(embedding, self.train_embedding)))
+            metrics["nn_distance_among_samples"] = float(np.mean(nearest_distances(embedding, embedding, True)))
+        if probs is not None:
+            probs = probs[finite]
+            metrics["inception_score"] = inception_score(probs)
+            metrics["inception_score_ratio"] = metrics["inception_score"] / self.real_eval_inception_score()
+            metrics["class_histogram"] = np.bincount(np.argmax(probs, axis=1), minlength=probs.shape[1]).tolist()
+            if labels is not None:
+                metrics["label_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels)[finite]))
+                metrics["label_accuracy_ratio"] = metrics["label_accuracy"] / max(self.judge.eval_accuracy, 1e-9)
+        return metrics
+
+    def score_real(self, num_clips: int = 0) -> dict:
+        """The same metrics for real train and real eval audio: what a perfect model would get."""
+        out = {}
+        for name, clips, labels in (("real_train", self.real_train, self.train_labels),
+                                    ("real_eval", self.real_eval, self.eval_labels)):
+            if num_clips and len(clips) > num_clips:
+                keep = np.random.RandomState(0).choice(len(clips), num_clips, replace=False)
+                clips, labels = clips[keep], (labels[keep] if labels is not None else None)
+            out[name] = self.score(clips, labels if self.judge is not None else None, nearest=name != "real_train")
+        return out
+
+
+def reference_for_folder(train, held_out, sample_rate: int, judge_dir: str = "", seed: int = 0,
+                         judge_epochs: int = 30) -> QualityReference:
+    """A reference from models.data.FolderData splits, training (or reusing) the judge when labelled."""
+    from models.judge import load_or_train
+    judge = None
+    train_labelled, eval_labelled = train.labels >= 0, held_out.labels >= 0
+    if len(train.vocabulary) >= 2 and len(set(train.labels[train_labelled].tolist())) >= 2:
+        if eval_labelled.sum() < 2:
+            held_out, eval_labelled = train, train_labelled
+        judge = load_or_train(judge_dir, train.audio[train_labelled], train.labels[train_labelled],
+                              held_out.audio[eval_labelled], held_out.labels[eval_labelled], sample_rate,
+                              train.vocabulary, judge_epochs, seed)
+    return QualityReference(train.audio, held_out.audio, sample_rate, judge, train.labels, held_out.labels)
