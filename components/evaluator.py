@@ -29,8 +29,13 @@ REPORT_DIR = "report"
 
 def load_judge(judge_dir: str):
     """The judge saved in a JudgeTrainer artifact, or None (unlabelled data)."""
+    import tensorflow as tf
+    from components.storage import local_copy
     from models.judge import INFO_FILE, Judge
-    return Judge.load(judge_dir) if judge_dir and os.path.exists(os.path.join(judge_dir, INFO_FILE)) else None
+    if not judge_dir or not tf.io.gfile.exists(os.path.join(judge_dir, INFO_FILE)):
+        return None
+    with local_copy(judge_dir) as folder:
+        return Judge.load(folder)
 
 
 def build_reference(examples_uri: str, cfg, judge=None):
@@ -81,6 +86,19 @@ def evaluate(candidate_dir: str, baseline_dir, examples_uri: str, num_clips: int
     return scored
 
 
+def training_selection(run_uri: str) -> dict:
+    """The Trainer's evaluation history and best checkpoint (models.selection), if it evaluated."""
+    import tensorflow as tf
+    from models.selection import BEST_FILE, HISTORY_FILE
+    found = {}
+    for key, name in (("history", HISTORY_FILE), ("best", BEST_FILE)):
+        path = os.path.join(run_uri, name)
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as f:
+                found[key] = json.load(f)
+    return found
+
+
 @component
 def WaveGANEvaluator(model: InputArtifact[Model], model_run: InputArtifact[ModelRun], examples: InputArtifact[Examples],
                      judge: InputArtifact[Judge],
@@ -89,18 +107,20 @@ def WaveGANEvaluator(model: InputArtifact[Model], model_run: InputArtifact[Model
                      max_silent_fraction: Parameter[float] = 0.5, max_clipped_fraction: Parameter[float] = 0.2,
                      fd_tolerance: Parameter[float] = 0.1):
     import tensorflow as tf
+    from components.report import REPORT_FILE, write_report
+    from components.storage import local_folder
+    from models.export import load_exported
     from serving.model_dirs import latest_version_dir
     candidate = os.path.join(model.uri, "Format-Serving")
-    from components.report import write_report
-    from models.export import load_exported
     reference = build_reference(examples.uri, load_exported(candidate)[1], load_judge(judge.uri))
     result = evaluate(candidate, latest_version_dir(serving_model_base), examples.uri, num_clips, seed,
                       max_silent_fraction, max_clipped_fraction, fd_tolerance, reference=reference)
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
         f.write(json.dumps(result, indent=2))
-    report = write_report(os.path.join(evaluation.uri, REPORT_DIR), "WaveGAN candidate evaluation", candidate,
-                          reference, result, run_dir=model_run.uri)
-    evaluation.set_string_custom_property("report", report)
+    with local_folder(os.path.join(evaluation.uri, REPORT_DIR)) as folder:
+        write_report(folder, "WaveGAN candidate evaluation", candidate, reference,
+                     {**result, **training_selection(model_run.uri)})
+    evaluation.set_string_custom_property("report", os.path.join(evaluation.uri, REPORT_DIR, REPORT_FILE))
     blessing.set_int_custom_property("blessed", int(result["blessed"]))
     blessing.set_string_custom_property("reason", result["reason"])
     blessing.set_string_custom_property("current_model", candidate)
@@ -129,7 +149,8 @@ def evaluate_on_folder(model_dir: str, data_dir: str, label_source: str = "folde
     from models.generate import sample_clips
     from models.quality import reference_for_folder
     _, cfg = load_exported(model_dir)
-    folder = load_folder(data_dir, cfg, label_source)
+    # Unlabelled audio can judge a conditional model too (no label accuracy then).
+    folder = load_folder(data_dir, cfg if label_source != "none" else cfg.replace(num_classes=0), label_source)
     train, held_out = folder.split(eval_percent)
     if len(train.audio) < 2:
         train = folder

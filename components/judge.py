@@ -18,6 +18,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Examples
 
 from components.artifacts import Judge as JudgeArtifact
+from components.storage import local_copy, local_folder
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,13 @@ def read_labelled_data(examples_uri: str, cfg):
 
 def load_or_train_judge(examples_uri: str, cfg, cache_dir: str, epochs: int = 30):
     """The judge of these examples (from the cache, or trained and cached); None when unlabelled."""
+    import tensorflow as tf
     from models.judge import INFO_FILE, Judge, load_or_train
     cached = os.path.join(cache_dir, examples_fingerprint(examples_uri)) if cache_dir else ""
-    if cached and os.path.exists(os.path.join(cached, INFO_FILE)):
+    if cached and tf.io.gfile.exists(os.path.join(cached, INFO_FILE)):
         log.info("judge: cached %s", cached)
-        return Judge.load(cached)
+        with local_copy(cached) as folder:
+            return Judge.load(folder)
     train_audio, train_labels, eval_audio, eval_labels, label_names = read_labelled_data(examples_uri, cfg)
     labelled, eval_labelled = train_labels >= 0, eval_labels >= 0
     if len(label_names) < 2 or len(set(train_labels[labelled].tolist())) < 2:
@@ -62,8 +65,13 @@ def load_or_train_judge(examples_uri: str, cfg, cache_dir: str, epochs: int = 30
     if eval_labelled.sum() < 2:  # tiny data: check on the train split rather than nothing
         eval_audio, eval_labels, eval_labelled = train_audio, train_labels, labelled
     log.info("judge: training on %d labelled slices, %d labels", labelled.sum(), len(label_names))
-    return load_or_train(cached, train_audio[labelled], train_labels[labelled], eval_audio[eval_labelled],
-                         eval_labels[eval_labelled], cfg.sample_rate, label_names, epochs, cfg.seed)
+    judge = load_or_train("", train_audio[labelled], train_labels[labelled], eval_audio[eval_labelled],
+                          eval_labels[eval_labelled], cfg.sample_rate, label_names, epochs, cfg.seed)
+    if cached:
+        with local_folder(cached + ".tmp") as staging:  # a cached judge appears whole or not at all
+            judge.save(staging)
+        tf.io.gfile.rename(cached + ".tmp", cached, overwrite=True)
+    return judge
 
 
 @component
@@ -74,7 +82,8 @@ def JudgeTrainer(examples: InputArtifact[Examples], judge: OutputArtifact[JudgeA
     if trained is None:
         judge.set_int_custom_property("labelled", 0)
         return
-    trained.save(judge.uri)
+    with local_folder(judge.uri) as folder:
+        trained.save(folder)
     judge.set_int_custom_property("labelled", 1)
     judge.set_float_custom_property("eval_accuracy", trained.eval_accuracy)
     judge.set_string_custom_property("label_names", json.dumps(trained.label_names))

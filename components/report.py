@@ -53,23 +53,25 @@ def plot_curves(history: list, folder: str):
     for ax, name in zip(np.atleast_1d(axes), names):
         ax.plot(steps, [e.get(name, np.nan) for e in history], marker=".")
         ax.set_title(name)
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlabel("generator step")
         ax.grid(alpha=0.3)
     return _save(fig, folder, "curves.png")
 
 
-def plot_spectrograms(real: np.ndarray, generated: np.ndarray, sample_rate: int, folder: str):
-    """A row of real and a row of generated log-mel spectrograms."""
+def plot_spectrograms(real, generated, sample_rate: int, folder: str):
+    """A row of real and a row of generated log-mel spectrograms; each is (clips, titles)."""
     from models.judge import log_mel
     plt = _plt()
-    n = min(len(real), len(generated), 8)
-    fig, axes = plt.subplots(2, n, figsize=(2 * n, 4.4), squeeze=False)
-    for row, (name, clips) in enumerate((("real", real[:n]), ("generated", generated[:n]))):
-        features = log_mel(clips, sample_rate)[..., 0]
+    n = min(len(real[0]), len(generated[0]), 10)
+    fig, axes = plt.subplots(2, n, figsize=(1.8 * n, 4.4), squeeze=False)
+    for row, (name, (clips, titles)) in enumerate((("real", real), ("generated", generated))):
+        features = log_mel(clips[:n], sample_rate)[..., 0]
         for i in range(n):
             axes[row, i].imshow(features[i].T, origin="lower", aspect="auto", cmap="magma")
             axes[row, i].set_xticks([])
             axes[row, i].set_yticks([])
+            axes[row, i].set_title(titles[i], fontsize=9)
         axes[row, 0].set_ylabel(name)
     return _save(fig, folder, "spectrograms.png")
 
@@ -115,6 +117,14 @@ def _players(folder, generated, labels, reference, label_names) -> str:
     return '<div class="cards">' + "".join(cards) + "</div>"
 
 
+def _one_per_class(audio, labels, label_names: list):
+    """(clips, titles): the first clip of each class (conditional), else the first ten."""
+    if labels is None or not label_names or np.all(labels < 0):
+        return audio[:10], [""] * min(len(audio), 10)
+    rows = [int(np.flatnonzero(labels == k)[0]) for k in range(len(label_names)) if np.any(labels == k)]
+    return audio[rows], [str(label_names[labels[i]]) for i in rows]
+
+
 def _pick_players(audio, labels, num_classes: int):
     if labels is None:
         return audio[:8], None
@@ -137,10 +147,11 @@ def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: d
                         f'{html.escape(metrics["reason"])}</p>')
     judge = metrics.get("judge", reference.describe())
     accuracy = f", accuracy on real eval audio {judge['eval_accuracy']:.3f}" if "eval_accuracy" in judge else ""
+    same = " (too few held-out slices: real eval is the train set)" if judge.get("eval_is_train") else ""
     sections.append(f"<p>Judge: {html.escape(judge['kind'])}{accuracy}; {judge['num_real_train']} real train and "
-                    f"{judge['num_real_eval']} real eval slices; NDB over {judge['ndb_bins']} bins. "
+                    f"{judge['num_real_eval']} real eval slices{same}; NDB over {judge['ndb_bins']} bins. "
                     f"Model: <code>{html.escape(model_dir)}</code></p>")
-    sections.append("<h2>Metrics</h2>" + _table(metrics))
+    sections.append("<h2>Metrics</h2>" + _table(metrics) + HOW_TO_READ)
     history = metrics.get("history")
     if history is None and run_dir and os.path.exists(os.path.join(run_dir, HISTORY_FILE)):
         with open(os.path.join(run_dir, HISTORY_FILE)) as f:
@@ -150,11 +161,11 @@ def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: d
         note = f" Best: step {best['step']} ({html.escape(best['reason'])})." if best.get("step") is not None else ""
         sections.append(f"<h2>During training</h2><p>{len(history)} evaluations.{note}</p>"
                         f'<img alt="metric curves" src="{plot_curves(history, out_dir)}">')
-    order = np.argsort(reference.train_labels) if reference.train_labels is not None else np.arange(8)
-    real_examples = reference.real_train[order[:: max(len(order) // 8, 1)][:8]]
     players_audio, players_labels = _pick_players(audio, labels, len(label_names))
-    sections.append(f'<h2>Spectrograms</h2><img alt="spectrograms" '
-                    f'src="{plot_spectrograms(real_examples, players_audio, reference.sample_rate, out_dir)}">')
+    spectrograms = plot_spectrograms(_one_per_class(reference.real_train, reference.train_labels, label_names),
+                                     _one_per_class(audio, labels, label_names), reference.sample_rate, out_dir)
+    sections.append(f'<h2>Spectrograms</h2><p>Log-mel, 0 to {reference.sample_rate // 2} Hz, as the judge '
+                    f'hears them.</p><img alt="spectrograms" src="{spectrograms}">')
     sections.append("<h2>Listen</h2>" + _players(out_dir, players_audio, players_labels, reference, label_names))
     if reference.judge is not None:
         confusion = [plot_confusion(reference.judge.info["confusion"], label_names, "judge on real eval audio",
@@ -172,6 +183,12 @@ def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: d
     return path
 
 
+HOW_TO_READ = """<p class="note">How to read: a perfect model scores like <i>real eval</i>.
+IS (inception score) and label accuracy: higher is better; compare IS only as the ratio to real eval
+(IS / real), since it depends on the judge. FD (Fr&eacute;chet distance in the judge's embedding) and
+NDB (bins whose share differs from real audio): lower is better. NN to train near 0 means copying;
+NN among near 0 means the clips all sound alike.</p>"""
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
@@ -181,6 +198,7 @@ img {{ max-width: 100%; }} .cards {{ display: flex; flex-wrap: wrap; gap: 10px; 
 .card {{ border: 1px solid #ddd; border-radius: 6px; padding: 8px; font-size: 0.85em; }}
 .card audio {{ width: 210px; }} .verdict {{ font-weight: bold; padding: 8px; border-radius: 6px; }}
 .verdict.blessed {{ background: #e3f6e3; }} .verdict.not {{ background: #fbe4e4; }}
+.note {{ color: #555; font-size: 0.9em; max-width: 900px; }}
 </style></head><body>
 {body}
 </body></html>

@@ -121,7 +121,7 @@ class QualityReference:
     def describe(self) -> dict:
         """Which judge scored, so metrics files say what their numbers mean."""
         info = {"kind": self.judge_kind, "ndb_bins": self.bins.k, "num_real_train": int(len(self.real_train)),
-                "num_real_eval": int(len(self.real_eval))}
+                "num_real_eval": int(len(self.real_eval)), "eval_is_train": self.real_eval is self.real_train}
         if self.judge is not None:
             info.update({k: self.judge.info[k] for k in ("label_names", "eval_accuracy", "train_accuracy")})
         return info
