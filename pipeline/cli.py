@@ -338,7 +338,8 @@ def cmd_demo(args):
                          judge_epochs=10,
                          model={"model_size": args.model_size, "batch_size": 16, "d_updates": 5,
                                 "checkpoint_every_steps": max(args.steps // 2, 1), "summary_every_steps": 10,
-                                "audio_summary_every_steps": max(args.steps // 2, 1)},
+                                "audio_summary_every_steps": max(args.steps // 2, 1),
+                                "eval_every_steps": max(args.steps // 4, 1), "train_eval_clips": 64},
                          ingest={"eval_percent": 20})
     for span, seed in ((1, 0), (2, 1)):
         paths = make_demo_data(os.path.join(data_root, f"span-{span}"), files_per_class=args.files_per_class,

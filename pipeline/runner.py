@@ -159,7 +159,7 @@ def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
 
 def format_metrics(m: dict) -> str:
     """One line of quality metrics (models.quality), the ones present."""
-    parts = [f"IS {m['inception_score']:.3g} ({m['inception_score_ratio']:.2f} of real)"
+    parts = [f"IS {m['inception_score']:.2f} ({m['inception_score_ratio']:.2f} of real)"
              if "inception_score" in m else "", f"label acc {m['label_accuracy']:.2f}" if "label_accuracy" in m else "",
              f"FD {m['frechet_distance']:.4g}", f"NDB {m['ndb']}/{round(m['ndb'] / max(m['ndb_fraction'], 1e-9))}"
              if m.get("ndb") else f"NDB {m.get('ndb', 0)}",
