@@ -192,27 +192,9 @@ class Trainer:
                 step = self.current_step
                 if not all(np.isfinite(list(metrics.values()))):
                     raise FloatingPointError(f"non-finite loss at step {step}: {metrics}")
-                if step % cfg.summary_every_steps == 0 or step == cfg.steps:
-                    with writer.as_default(step=step):
-                        for name, value in metrics.items():
-                            tf.summary.scalar(name, value)
-                if step % cfg.audio_summary_every_steps == 0 or step == cfg.steps:
-                    audio = self.generator(preview_z, preview_labels, training=False)
-                    with writer.as_default(step=step):
-                        tf.summary.audio("preview", audio, cfg.sample_rate, max_outputs=PREVIEW_COUNT)
-                if selector is not None and (step % cfg.eval_every_steps == 0 or step == cfg.steps):
-                    selector.evaluate(step, writer)
-                    if selector.should_stop():
-                        self.stop_reason = (f"early stop at step {step}: no better {cfg.select_by} in "
-                                            f"{cfg.early_stop_patience} evaluations")
-                        log.info(self.stop_reason)
+                self._write_summaries(step, metrics, writer, preview_z, preview_labels)
                 now = time.time()
-                if cfg.time_budget_secs and now - t0 >= cfg.time_budget_secs and step < cfg.steps:
-                    self.stop_reason = (f"time budget of {cfg.time_budget_secs:.0f} s used at step {step}: "
-                                        "re-run the same command to continue")
-                    log.info(self.stop_reason)
-                    if selector is not None and selector.history[-1]["step"] != step:
-                        selector.evaluate(step, writer)
+                self.stop_reason = self._judge_and_check_budget(selector, step, writer, now - t0)
                 if step % cfg.checkpoint_every_steps == 0 or now - last_save >= cfg.checkpoint_every_secs:
                     self.manager.save(checkpoint_number=step)
                     last_save, saved_step = now, step
@@ -241,6 +223,34 @@ class Trainer:
             from models.export import export_generator
             export_generator(self.generator, cfg, os.path.join(self.run_dir, EXPORT_DIR))
         return metrics
+
+    def _write_summaries(self, step, metrics, writer, preview_z, preview_labels):
+        cfg = self.cfg
+        if step % cfg.summary_every_steps == 0 or step == cfg.steps:
+            with writer.as_default(step=step):
+                for name, value in metrics.items():
+                    tf.summary.scalar(name, value)
+        if step % cfg.audio_summary_every_steps == 0 or step == cfg.steps:
+            audio = self.generator(preview_z, preview_labels, training=False)
+            with writer.as_default(step=step):
+                tf.summary.audio("preview", audio, cfg.sample_rate, max_outputs=PREVIEW_COUNT)
+
+    def _judge_and_check_budget(self, selector, step: int, writer, elapsed: float) -> str:
+        """Evaluates when due; returns why training stops now ('' = go on)."""
+        cfg, reason = self.cfg, ""
+        if selector is not None and (step % cfg.eval_every_steps == 0 or step == cfg.steps):
+            selector.evaluate(step, writer)
+            if selector.should_stop():
+                reason = (f"early stop at step {step}: no better {cfg.select_by} in "
+                          f"{cfg.early_stop_patience} evaluations")
+        if not reason and cfg.time_budget_secs and elapsed >= cfg.time_budget_secs and step < cfg.steps:
+            reason = (f"time budget of {cfg.time_budget_secs:.0f} s used at step {step}: "
+                      "re-run the same command to continue")
+            if selector is not None and selector.history[-1]["step"] != step:
+                selector.evaluate(step, writer)  # the stop point is judged too
+        if reason:
+            log.info(reason)
+        return reason
 
     @staticmethod
     def _install_stop_handlers():

@@ -108,3 +108,14 @@ def test_two_device_mirrored_strategy_step(tmp_path):
     metrics = trainer.fit(random_audio_dataset(cfg), export=False)
     assert trainer.current_step == 2 and all(np.isfinite(v) for v in metrics.values())
     assert any(not np.array_equal(a, b) for a, b in zip(before, _weights(trainer.generator)))
+
+
+def test_a_time_budget_ends_the_invocation_checkpointed_and_the_next_one_continues(tmp_path):
+    cfg = tiny_config(steps=50, time_budget_secs=1e-3, checkpoint_every_steps=100)
+    first = Trainer(cfg, str(tmp_path))
+    first.fit(random_audio_dataset(cfg), export=False)
+    assert first.current_step == 1 and "time budget" in first.stop_reason
+    second = Trainer(cfg, str(tmp_path))  # resumes from the checkpoint written at the stop
+    assert second.current_step == 1
+    second.fit(random_audio_dataset(cfg), export=False)
+    assert second.current_step == 2
