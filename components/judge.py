@@ -67,10 +67,9 @@ def load_or_train_judge(examples_uri: str, cfg, cache_dir: str, epochs: int = 30
     log.info("judge: training on %d labelled slices, %d labels", labelled.sum(), len(label_names))
     judge = load_or_train("", train_audio[labelled], train_labels[labelled], eval_audio[eval_labelled],
                           eval_labels[eval_labelled], cfg.sample_rate, label_names, epochs, cfg.seed)
-    if cached:
-        with local_folder(cached + ".tmp") as staging:  # a cached judge appears whole or not at all
-            judge.save(staging)
-        tf.io.gfile.rename(cached + ".tmp", cached, overwrite=True)
+    if cached:  # readers look for INFO_FILE, written last: a cached judge is whole or not there
+        with local_folder(cached, last=INFO_FILE) as folder:
+            judge.save(folder)
     return judge
 
 

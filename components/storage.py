@@ -13,8 +13,11 @@ def is_remote(uri: str) -> bool:
     return "://" in uri
 
 
-def copy_tree(source: str, destination: str) -> None:
-    """Copies a folder to a local path or an object store (tf.io.gfile), replacing it."""
+def copy_tree(source: str, destination: str, last: str = "") -> None:
+    """Copies a folder to a local path or an object store (tf.io.gfile), replacing it.
+
+    `last` names a top-level file copied after all others: readers that wait for it
+    never see a half-copied folder (object stores cannot rename folders atomically)."""
     import tensorflow as tf
     if tf.io.gfile.exists(destination):
         tf.io.gfile.rmtree(destination)
@@ -22,12 +25,16 @@ def copy_tree(source: str, destination: str) -> None:
         target = os.path.join(destination, os.path.relpath(folder, source))
         tf.io.gfile.makedirs(target)
         for name in names:
-            tf.io.gfile.copy(os.path.join(folder, name), os.path.join(target, name), overwrite=True)
+            if not (folder == source and name == last):
+                tf.io.gfile.copy(os.path.join(folder, name), os.path.join(target, name), overwrite=True)
+    if last:
+        tf.io.gfile.copy(os.path.join(source, last), os.path.join(destination, last), overwrite=True)
 
 
 @contextlib.contextmanager
-def local_folder(uri: str):
-    """Yields a local folder standing for `uri`: the folder itself, or a temporary one copied there at the end."""
+def local_folder(uri: str, last: str = ""):
+    """Yields a local folder standing for `uri`: the folder itself, or a temporary one copied there
+    at the end (`last` as in copy_tree)."""
     if not is_remote(uri):
         os.makedirs(uri, exist_ok=True)
         yield uri
@@ -35,7 +42,7 @@ def local_folder(uri: str):
     staging = tempfile.mkdtemp(prefix="wavegan-")
     try:
         yield staging
-        copy_tree(staging, uri)
+        copy_tree(staging, uri, last)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -25,3 +25,14 @@ def test_a_local_uri_is_used_as_it_is(tmp_path):
         assert folder == str(tmp_path / "out")
     with local_copy(str(tmp_path / "out")) as copy:
         assert copy == str(tmp_path / "out")
+
+
+def test_a_tree_with_a_marker_file_is_copied_whole(tmp_path):
+    from components.storage import copy_tree
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    for name in ("judge.json", "judge.keras", "sub/x"):
+        (source / name).write_text(name)
+    copy_tree(str(source), "ram://wavegan-test/marker", last="judge.json")
+    assert tf.io.gfile.exists("ram://wavegan-test/marker/judge.json")
+    assert tf.io.gfile.exists("ram://wavegan-test/marker/sub/x")
