@@ -10,12 +10,10 @@ Nearest-neighbour distances (memorisation, diversity) and sanity checks are alwa
 """
 from __future__ import annotations
 
-import logging
 from typing import Optional
 
 import numpy as np
 
-log = logging.getLogger(__name__)
 
 FALLBACK_KIND = "log-mel-statistics (unlabelled data: no inception score)"
 STATS_N_MELS = 64
