@@ -25,7 +25,12 @@ setup(
         "grpcio-health-checking",
         "tqdm",
         "matplotlib",
+        "aiohttp",             # the embedded server's REST door
+        "orjson",              # fast JSON for 16,384-sample clips
+        "prometheus-client",   # /monitoring/prometheus/metrics
     ],
+    package_data={"serving": ["studio/*.html", "studio/*.js", "studio/*.css", "deploy/*.config",
+                              "deploy/*.yaml", "deploy/kubernetes/*.yaml"]},
     extras_require={"test": ["pytest", "pytest-timeout", "playwright"]},
     entry_points={"console_scripts": ["wavegan=pipeline.cli:main"]},
 )

@@ -2,8 +2,9 @@
 
 Signatures:
   serving_default: z float32 [batch, latent_dim] (+ label int32 [batch]) -> audio
-  sample:          count int32 [], seed int64 [] (+ label int32 []) -> audio, z
-audio is float32 [batch, slice_len, channels] in [-1, 1]. The config travels as
+  sample:          count int32 [], seed int64 [] (+ label int32 []) -> audio, z, sample_rate, num_classes
+audio is float32 [batch, slice_len, channels] in [-1, 1]. sample_rate and num_classes
+(int32 scalars) tell a remote client how to play the audio and which labels exist. The config travels as
 assets/wavegan_config.json and warm-up requests as assets.extra/.
 """
 from __future__ import annotations
@@ -30,6 +31,11 @@ def sample_latents(count, seed, latent_dim):
                                        minval=-1.0, maxval=1.0)
 
 
+def _facts(cfg: WaveGANConfig) -> dict:
+    """What a client needs to play and condition the audio, as model outputs (any server passes them on)."""
+    return {"sample_rate": tf.constant(cfg.sample_rate, tf.int32), "num_classes": tf.constant(cfg.num_classes, tf.int32)}
+
+
 class ServingModule(tf.Module):
     """Holds the generator and the exported functions (built for this config's inputs)."""
 
@@ -50,7 +56,7 @@ class ServingModule(tf.Module):
             def sample(count, seed, label):
                 z = sample_latents(count, seed, cfg.latent_dim)
                 label = self._check_labels(tf.fill([count], label), cfg)
-                return {"audio": self.generator(z, label, training=False), "z": z}
+                return {"audio": self.generator(z, label, training=False), "z": z, **_facts(cfg)}
 
             self.serve = tf.function(serve, input_signature=[latent, labels])
             self.sample = tf.function(sample, input_signature=[count, seed, one_label])
@@ -60,7 +66,7 @@ class ServingModule(tf.Module):
 
             def sample(count, seed):
                 z = sample_latents(count, seed, cfg.latent_dim)
-                return {"audio": self.generator(z, training=False), "z": z}
+                return {"audio": self.generator(z, training=False), "z": z, **_facts(cfg)}
 
             self.serve = tf.function(serve, input_signature=[latent])
             self.sample = tf.function(sample, input_signature=[count, seed])

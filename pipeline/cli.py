@@ -31,6 +31,14 @@ def _existing_dir(path: str, what: str) -> str:
     return path
 
 
+def _this_command() -> str:
+    """How to run `wavegan` again from here (the venv's script when it is not on PATH)."""
+    import shutil
+    if shutil.which("wavegan") == os.path.abspath(sys.argv[0]) or not os.path.isfile(sys.argv[0]):
+        return "wavegan"
+    return os.path.relpath(sys.argv[0])
+
+
 def _quiet_libraries():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import warnings
@@ -253,12 +261,25 @@ def _server_config(args):
     return model_config(args.model_name, os.path.abspath(args.model_base))
 
 
+def _server_options(args):
+    from serving.metrics import read_monitoring_config
+    from serving.server import ServerOptions
+    monitoring = read_monitoring_config(args.monitoring_config) if args.monitoring_config else None
+    if monitoring and monitoring.enable and not args.rest_port:
+        raise CLIError("--monitoring-config serves metrics on the REST port: add --rest-port (e.g. 8501)")
+    if args.tls_cert and not args.tls_key or args.tls_key and not args.tls_cert:
+        raise CLIError("--tls-cert and --tls-key go together")
+    return ServerOptions(host=args.host, port=args.port, max_batch_size=args.max_batch_size,
+                         token=args.token or os.environ.get("WAVEGAN_TOKEN", ""), tls_cert=args.tls_cert or "",
+                         tls_key=args.tls_key or "", tls_client_ca=args.tls_client_ca or "",
+                         max_deadline_s=args.max_deadline, rest_port=args.rest_port or None, ui=not args.no_ui,
+                         monitoring=monitoring)
+
+
 def cmd_serve(args):
-    import signal
-    import threading
     from serving import tf_serving
     from serving.config import BatchingParameters, read_batching_parameters, write_model_config
-    from serving.server import EmbeddedServer, ServerOptions
+    from serving.server import run_until_stopped
     server_config = _server_config(args)
     use_binary = args.backend == "tf-serving" or (args.backend == "auto" and tf_serving.binary()
                                                   and args.host == "0.0.0.0")
@@ -268,27 +289,15 @@ def cmd_serve(args):
         config_file = args.model_config or os.path.abspath(".wavegan_models.config")
         if not args.model_config:
             write_model_config(server_config, config_file)
-        command = tf_serving.command(config_file, args.port, args.batching_config or "", args.monitoring_config or "")
+        command = tf_serving.command(config_file, args.port, args.batching_config or "", args.monitoring_config or "",
+                                     rest_port=args.rest_port)
         print("running " + " ".join(command), flush=True)
         tf_serving.exec_tf_serving(command)
     batching = read_batching_parameters(args.batching_config) if args.batching_config else BatchingParameters(
         max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
         num_batch_threads=args.batch_threads)
-    options = ServerOptions(host=args.host, port=args.port, max_batch_size=args.max_batch_size, token=args.token or
-                            os.environ.get("WAVEGAN_TOKEN", ""), tls_cert=args.tls_cert or "",
-                            tls_key=args.tls_key or "", tls_client_ca=args.tls_client_ca or "",
-                            max_deadline_s=args.max_deadline)
-    if bool(options.tls_cert) != bool(options.tls_key):
-        raise CLIError("--tls-cert and --tls-key go together")
-    server = EmbeddedServer(server_config, options, None if args.no_batching else batching,
-                            poll_seconds=args.poll_seconds).start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    names = ", ".join(c.name for c in server_config.model_config_list.config)
-    print(f"serving {names} on {options.host}:{server.port} (embedded gRPC server; Ctrl-C stops)", flush=True)
-    stop.wait()
-    server.stop()
+    run_until_stopped(server_config, _server_options(args), None if args.no_batching else batching,
+                      args.poll_seconds)
 
 
 def cmd_synth(args):
@@ -299,16 +308,21 @@ def cmd_synth(args):
                              root_cert=args.tls_ca or "", client_cert=args.tls_cert or "",
                              client_key=args.tls_key or "", timeout_s=args.timeout)
     try:
-        audio = client.sample(args.n, args.seed, label=args.label, version=args.version,
+        outputs = client.draw(args.n, args.seed, label=args.label, version=args.version,
                               version_label=args.version_label or "")
     except grpc.RpcError as error:
         raise CLIError(f"{error.code().name}: {error.details()}") from None
     finally:
         client.close()
+    rate = args.sample_rate or int(outputs.get("sample_rate", 0))
+    if not rate:
+        rate = 16000
+        print("warning: the model does not say its sample rate (exported before it did): writing 16000 Hz; "
+              "set --sample-rate if that is wrong", file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
-    for i, clip in enumerate(audio):
-        write_wav(os.path.join(args.out, f"synth_seed{args.seed}_{i:04d}.wav"), clip, args.sample_rate)
-    print(f"wrote {len(audio)} WAV files to {args.out}")
+    for i, clip in enumerate(outputs["audio"]):
+        write_wav(os.path.join(args.out, f"synth_seed{args.seed}_{i:04d}.wav"), clip, rate)
+    print(f"wrote {len(outputs['audio'])} WAV files at {rate} Hz to {args.out}")
 
 
 def cmd_demo_data(args):
@@ -366,6 +380,8 @@ def cmd_demo(args):
     print(f"TensorBoard: tensorboard --logdir {cfg.pipeline_root}/Trainer")
     if summary.get("report"):
         print(f"== quality report of the last candidate (open in a browser): {summary['report']}")
+    print(f"== listen, interpolate and sequence in the browser: {_this_command()} serve --model-base "
+          f"{cfg.serving_model_base} --rest-port 8501, then open http://127.0.0.1:8501/")
 
 
 def _add_pipeline_flags(p):
@@ -480,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_flags(p)
     p.set_defaults(func=cmd_schedule)
 
-    p = sub.add_parser("serve", help="serve models over gRPC (TF Serving API)")
+    p = sub.add_parser("serve", help="serve models over gRPC and REST (TF Serving API), with a studio page")
     p.add_argument("--model-base", help="folder of numbered SavedModel versions (e.g. <serving_dir>/wavegan)")
     p.add_argument("--model-name", default="wavegan")
     p.add_argument("--model-config", help="TF Serving model config file (several models, policies, labels)")
@@ -490,7 +506,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: tensorflow_model_server if on PATH and --host 0.0.0.0 (it binds all interfaces), "
                         "else the embedded server")
     p.add_argument("--batching-config", help="TF Serving batching parameters file")
-    p.add_argument("--monitoring-config", help="TF Serving monitoring config (tf-serving backend)")
+    p.add_argument("--rest-port", type=int, default=0,
+                   help="also serve TF Serving's REST API, the studio page and metrics on this port (0 = off)")
+    p.add_argument("--no-ui", action="store_true", help="no synthesis studio page at / on the REST port")
+    p.add_argument("--monitoring-config", help="TF Serving monitoring config: Prometheus metrics on the REST port "
+                                              "(e.g. serving/deploy/monitoring.config)")
     p.add_argument("--max-batch-size", type=int, default=64, help="largest batch per request and per model call")
     p.add_argument("--batch-timeout-micros", type=int, default=2000, help="how long a batch waits to fill")
     p.add_argument("--batch-threads", type=int, default=2, help="batches that may run at once")
@@ -512,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="model version (default: latest)")
     p.add_argument("--version-label", help="version label, e.g. stable or canary")
     p.add_argument("--out", required=True)
-    p.add_argument("--sample-rate", type=int, default=16000, help="sample rate to write the WAVs at")
+    p.add_argument("--sample-rate", type=int, help="sample rate to write the WAVs at (default: the model's)")
     p.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
     p.add_argument("--token", help="bearer token (or set WAVEGAN_TOKEN)")
     p.add_argument("--tls-ca", help="CA certificate to trust (turns on TLS)")

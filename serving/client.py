@@ -57,12 +57,17 @@ class SynthesisClient:
             inputs["label"] = np.asarray(labels, np.int32)
         return self.predict("serving_default", inputs, **kwargs)[0]["audio"]
 
-    def sample(self, count: int, seed: int, label: Optional[int] = None, **kwargs) -> np.ndarray:
-        """audio [count, slice_len, ch] drawn by the server from a seed."""
+    def draw(self, count: int, seed: int, label: Optional[int] = None, **kwargs) -> dict:
+        """Every output of the sample signature: audio [count, slice_len, ch], z and the model's facts
+        (sample_rate, num_classes) where the model exports them."""
         inputs = {"count": np.int32(count), "seed": np.int64(seed)}
         if label is not None:
             inputs["label"] = np.int32(label)
-        return self.predict("sample", inputs, **kwargs)[0]["audio"]
+        return self.predict("sample", inputs, **kwargs)[0]
+
+    def sample(self, count: int, seed: int, label: Optional[int] = None, **kwargs) -> np.ndarray:
+        """audio [count, slice_len, ch] drawn by the server from a seed."""
+        return self.draw(count, seed, label, **kwargs)["audio"]
 
     def signatures(self, version: Optional[int] = None):
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])

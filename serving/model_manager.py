@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -81,7 +82,8 @@ def _replay_warmup(servable: Servable) -> None:
                       {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
 
 
-def load_servable(name: str, version: int, path: str, batching: Optional[BatchingParameters]) -> Servable:
+def load_servable(name: str, version: int, path: str, batching: Optional[BatchingParameters],
+                  batch_observer: Optional[Callable[[str, int], None]] = None) -> Servable:
     import json
     import tensorflow as tf
     model = tf.saved_model.load(path)
@@ -94,7 +96,11 @@ def load_servable(name: str, version: int, path: str, batching: Optional[Batchin
     servable = Servable(name, version, path, model, signatures, specs, num_classes)
     _replay_warmup(servable)
     if batching and BATCHED_SIGNATURE in signatures:
-        servable.batcher = Batcher(lambda inputs: servable.call(BATCHED_SIGNATURE, inputs),
+        def run_batch(inputs):
+            if batch_observer:
+                batch_observer(name, len(next(iter(inputs.values()))))
+            return servable.call(BATCHED_SIGNATURE, inputs)
+        servable.batcher = Batcher(run_batch,
                                    batching.max_batch_size, batching.batch_timeout_micros / 1e6,
                                    max_enqueued=batching.max_enqueued_batches * batching.max_batch_size,
                                    name=f"batcher-{name}-{version}", threads=batching.num_batch_threads)
@@ -102,8 +108,10 @@ def load_servable(name: str, version: int, path: str, batching: Optional[Batchin
 
 
 class ModelManager:
-    def __init__(self, server_config, batching: Optional[BatchingParameters] = None, poll_seconds: float = 2.0):
-        self.batching, self.poll_seconds = batching, poll_seconds
+    def __init__(self, server_config, batching: Optional[BatchingParameters] = None, poll_seconds: float = 2.0,
+                 batch_observer: Optional[Callable[[str, int], None]] = None):
+        self.batching, self.poll_seconds, self.batch_observer = batching, poll_seconds, batch_observer
+        self.warned_empty: Dict[str, float] = {}  # model -> when we last said its base path holds no versions
         self.lock = threading.RLock()
         self.models: Dict[str, ManagedModel] = {}
         self.stopped = threading.Event()
@@ -160,6 +168,7 @@ class ModelManager:
                     continue
                 config = model.config
             on_disk = versions(config.base_path)
+            self._warn_if_empty(name, config.base_path, on_disk)
             wanted = self._wanted(config, on_disk)
             for version in wanted:
                 self._maybe_load(name, version, os.path.join(config.base_path, str(version)))
@@ -175,6 +184,19 @@ class ModelManager:
                 available = bool(model.servables)
             for listener in self.listeners:
                 listener(name, available)
+
+    EMPTY_WARNING_EVERY_S = 60.0
+
+    def _warn_if_empty(self, name, base_path, on_disk):
+        """Says so (as TF Serving logs it) when a base path holds no numbered versions; once a minute."""
+        if on_disk:
+            self.warned_empty.pop(name, None)
+            return
+        now = time.monotonic()
+        if now - self.warned_empty.get(name, -self.EMPTY_WARNING_EVERY_S) >= self.EMPTY_WARNING_EVERY_S:
+            self.warned_empty[name] = now
+            log.warning("No versions of servable %s found under base path %s (it needs numbered version folders "
+                        "such as %s/1 holding a SavedModel)", name, base_path, base_path)
 
     @staticmethod
     def _wanted(config, on_disk):
@@ -199,7 +221,7 @@ class ModelManager:
         with self.lock:
             model.status[version] = VersionStatus(LOADING, fingerprint=fingerprint)
         try:
-            servable = load_servable(name, version, path, self.batching)
+            servable = load_servable(name, version, path, self.batching, self.batch_observer)
         except Exception as error:  # noqa: BLE001 - a corrupt version is reported, not served
             message = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
             log.error("model %s version %d failed to load: %s", name, version, message)

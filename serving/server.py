@@ -1,37 +1,33 @@
-"""The embedded gRPC server: TF Serving's API for machines without its binary.
+"""The embedded server: TF Serving's API for machines without its binary.
 
-PredictionService (Predict, GetModelMetadata), ModelService (GetModelStatus,
-HandleReloadConfigRequest) and gRPC health checking, over serving.model_manager.
-Clients written against the official tensorflow_serving.apis stubs work unchanged
-against it or against tensorflow_model_server.
+gRPC: PredictionService (Predict, GetModelMetadata), ModelService (GetModelStatus,
+HandleReloadConfigRequest) and gRPC health checking. REST (serving.rest, when a REST
+port is set): the same calls as TF Serving's JSON API, Prometheus metrics and the
+synthesis studio. Both doors share one model manager, batcher, limits and token.
+Clients written against the official tensorflow_serving.apis stubs or TF Serving's
+REST documentation work unchanged against it or against tensorflow_model_server.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import logging
-import math
-import os
 from dataclasses import dataclass
 from typing import Optional
 
 import grpc
 import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_management_pb2,
+from tensorflow_serving.apis import (get_model_metadata_pb2, model_management_pb2,
                                      model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
 from tensorflow_serving.apis import status_pb2 as serving_status_pb2
 
-from serving.batching import QueueFull
+from serving.auth import bearer_token_ok
 from serving.config import BatchingParameters
-from serving.model_manager import AVAILABLE, BATCHED_SIGNATURE, END, LOADING, UNLOADING, ModelManager, NotFound
+from serving.core import ServingCore, ServingError, status_response
+from serving.metrics import MonitoringConfig, ServingMetrics
+from serving.model_manager import ModelManager
 
 log = logging.getLogger(__name__)
-
-STATE_CODES = {LOADING: get_model_status_pb2.ModelVersionStatus.LOADING,
-               AVAILABLE: get_model_status_pb2.ModelVersionStatus.AVAILABLE,
-               UNLOADING: get_model_status_pb2.ModelVersionStatus.UNLOADING,
-               END: get_model_status_pb2.ModelVersionStatus.END}
-
 
 @dataclass
 class ServerOptions:
@@ -45,94 +41,29 @@ class ServerOptions:
     tls_key: str = ""
     tls_client_ca: str = ""           # set: clients must present a certificate it signed (mutual TLS)
     workers: int = 32
-
-
-class _Abort(Exception):
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-def _dtype_name(dtype) -> str:
-    return np.dtype(dtype).name
+    rest_port: Optional[int] = None   # None: no REST door; 0: any free port
+    ui: bool = True                   # the synthesis studio at / on the REST port
+    monitoring: MonitoringConfig = None  # Prometheus metrics on the REST port when enabled
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: ModelManager, options: ServerOptions):
-        self.manager, self.options = manager, options
+    def __init__(self, core: ServingCore):
+        self.core = core
 
-    def _servable(self, model_spec):
-        version = model_spec.version.value if model_spec.HasField("version") else None
-        try:
-            return self.manager.resolve(model_spec.name, version, model_spec.version_label)
-        except NotFound as error:
-            raise _Abort(grpc.StatusCode.NOT_FOUND, str(error)) from None
-
-    def _inputs(self, servable, signature, request) -> dict:
-        import tensorflow as tf
-        specs = servable.input_specs[signature]
-        given, expected = set(request.inputs), set(specs)
-        if given != expected:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"signature {signature!r} takes inputs {sorted(expected)}, got {sorted(given)}")
-        inputs = {}
-        for name, spec in specs.items():
-            proto = request.inputs[name]
-            try:
-                value = tf.make_ndarray(proto)
-            except Exception as error:  # noqa: BLE001 - malformed TensorProto
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r}: {error}") from None
-            if value.dtype != spec.dtype.as_numpy_dtype:
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r} must be {spec.dtype.name}, "
-                                                               f"got {_dtype_name(value.dtype)}")
-            if not spec.shape.is_compatible_with(value.shape):
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                             f"input {name!r} must have shape {spec.shape.as_list()}, got {list(value.shape)}")
-            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r} contains NaN or Inf")
-            inputs[name] = value
-        batch = int(inputs["count"]) if "count" in inputs else len(next(iter(inputs.values())))
-        if "count" in inputs and batch < 1:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "count must be at least 1")
-        if batch > self.options.max_batch_size:
-            raise _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                         f"batch of {batch} is over the limit of {self.options.max_batch_size}")
-        if servable.num_classes and "label" in inputs:
-            labels = np.asarray(inputs["label"])
-            if labels.size and (labels.min() < 0 or labels.max() >= servable.num_classes):
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                             f"label out of range [0, {servable.num_classes})")
-        return inputs
-
-    def _run(self, servable, signature, inputs, context):
-        import tensorflow as tf
-        remaining = context.time_remaining()
-        timeout = min(self.options.max_deadline_s, remaining if remaining is not None else math.inf)
-        if timeout <= 0:
-            raise _Abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline expired before the request ran")
-        try:
-            if signature == BATCHED_SIGNATURE and servable.batcher is not None:
-                return servable.batcher.submit(inputs).result(timeout=timeout)
-            pool_future = _RUNNER.submit(servable.call, signature, inputs)
-            return pool_future.result(timeout=timeout)
-        except concurrent.futures.TimeoutError:
-            raise _Abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"request took longer than {timeout:.3g} s") from None
-        except QueueFull as error:
-            raise _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)) from None
-        except tf.errors.InvalidArgumentError as error:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, error.message.splitlines()[0]) from None
+    @staticmethod
+    def _version(model_spec):
+        return model_spec.version.value if model_spec.HasField("version") else None
 
     def Predict(self, request, context):
         import tensorflow as tf
+        spec = request.model_spec
         try:
-            servable = self._servable(request.model_spec)
-            signature = request.model_spec.signature_name or BATCHED_SIGNATURE
-            if signature not in servable.signatures:
-                raise _Abort(grpc.StatusCode.NOT_FOUND, f"signature {signature!r} not found "
-                                                        f"(signatures: {sorted(servable.signatures)})")
-            outputs = self._run(servable, signature, self._inputs(servable, signature, request), context)
-        except _Abort as abort:
-            context.abort(abort.code, abort.message)
+            servable, signature, outputs = self.core.predict(
+                "grpc", spec.name, self._version(spec), spec.version_label, spec.signature_name,
+                lambda specs: {name: _ndarray(name, proto) for name, proto in request.inputs.items()},
+                context.time_remaining())
+        except ServingError as error:
+            context.abort(error.code, error.message)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -145,21 +76,17 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     def GetModelMetadata(self, request, context):
-        from tensorflow.core.protobuf import saved_model_pb2
+        spec = request.model_spec
         try:
-            servable = self._servable(request.model_spec)
-        except _Abort as abort:
-            context.abort(abort.code, abort.message)
+            servable = self.core.servable(spec.name, self._version(spec), spec.version_label)
+        except ServingError as error:
+            context.abort(error.code, error.message)
         fields = set(request.metadata_field)
         if fields - {"signature_def"}:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unsupported metadata fields: {sorted(fields)}")
-        saved_model = saved_model_pb2.SavedModel()
-        with open(os.path.join(servable.path, "saved_model.pb"), "rb") as f:
-            saved_model.ParseFromString(f.read())
         signature_map = get_model_metadata_pb2.SignatureDefMap()
-        for name, signature_def in saved_model.meta_graphs[0].signature_def.items():
-            if not name.startswith("__"):
-                signature_map.signature_def[name].CopyFrom(signature_def)
+        for name, signature_def in self.core.signature_defs(servable).items():
+            signature_map.signature_def[name].CopyFrom(signature_def)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -167,30 +94,31 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
 
+def _ndarray(name, proto) -> np.ndarray:
+    import tensorflow as tf
+    try:
+        return tf.make_ndarray(proto)
+    except Exception as error:  # noqa: BLE001 - malformed TensorProto
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r}: {error}") from None
+
+
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: ModelManager):
-        self.manager = manager
+    def __init__(self, core: ServingCore):
+        self.core = core
 
     def GetModelStatus(self, request, context):
         spec = request.model_spec
-        version = spec.version.value if spec.HasField("version") else None
         try:
-            if spec.version_label:
-                version = self.manager.resolve(spec.name, label=spec.version_label).version
-            statuses = self.manager.status(spec.name, version)
-        except NotFound as error:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for number, status in sorted(statuses.items()):
-            entry = response.model_version_status.add(version=number, state=STATE_CODES[status.state])
-            if status.error:
-                entry.status.CopyFrom(serving_status_pb2.StatusProto(error_code=13, error_message=status.error))
-        return response
+            statuses = self.core.status(spec.name, spec.version.value if spec.HasField("version") else None,
+                                        spec.version_label)
+        except ServingError as error:
+            context.abort(error.code, error.message)
+        return status_response(statuses)
 
     def HandleReloadConfigRequest(self, request, context):
         if not request.config.model_config_list.config:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the new config lists no models")
-        self.manager.reload_config(request.config)
+        self.core.manager.reload_config(request.config)
         return model_management_pb2.ReloadConfigResponse(status=serving_status_pb2.StatusProto(error_code=0))
 
 
@@ -198,7 +126,7 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
     """Rejects calls without 'authorization: Bearer <token>' (health checks excepted)."""
 
     def __init__(self, token: str):
-        self.expected = f"Bearer {token}"
+        self.token = token
 
         def deny(request, context):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
@@ -208,46 +136,54 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
         if details.method.startswith("/grpc.health.v1.Health/"):
             return continuation(details)
         metadata = dict(details.invocation_metadata or ())
-        if metadata.get("authorization") != self.expected:
+        if not bearer_token_ok(metadata.get("authorization", ""), self.token):
             return self.deny
         return continuation(details)
 
 
-_RUNNER = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="model-call")
-
-
 class EmbeddedServer:
-    """The running server: start(), port, stop(). Binds options.host (127.0.0.1 by default)."""
+    """The running server: start(), port (gRPC), rest_port, stop(). Binds options.host (127.0.0.1 by default)."""
 
     def __init__(self, server_config, options: ServerOptions = None, batching: Optional[BatchingParameters] = None,
                  poll_seconds: float = 2.0):
         self.options = options or ServerOptions()
-        self.manager = ModelManager(server_config, batching, poll_seconds)
+        self.metrics = ServingMetrics()
+        self.manager = ModelManager(server_config, batching, poll_seconds, batch_observer=self.metrics.observe_batch)
+        self.metrics.watch(self.manager)
+        self.core = ServingCore(self.manager, self.options.max_batch_size, self.options.max_deadline_s, self.metrics)
         self.health = health.HealthServicer()
         self.manager.listeners.append(self._set_health)
         for name, model in self.manager.models.items():
             self._set_health(name, bool(model.servables))
+        self.server = self._grpc_server()
+        self.rest = None
+        if self.options.rest_port is not None:
+            from serving.rest import RestServer
+            self.rest = RestServer(self.core, self.options, self.metrics)
+        self.rest_port = self.rest.port if self.rest else None
+
+    def _grpc_server(self):
         largest_response = self.options.max_batch_size * 65536 * 8 * 4 + (1 << 20)
         interceptors = [BearerTokenInterceptor(self.options.token)] if self.options.token else []
-        self.server = grpc.server(
+        server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=self.options.workers), interceptors=interceptors,
             options=[("grpc.max_receive_message_length", self.options.max_request_bytes),
                      ("grpc.max_send_message_length", largest_response)])
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(self.manager, self.options), self.server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.manager), self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.core), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.core), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         address = f"{self.options.host}:{self.options.port}"
         if self.options.tls_cert:
             credentials = grpc.ssl_server_credentials(
-                [(open(self.options.tls_key, "rb").read(), open(self.options.tls_cert, "rb").read())],
-                root_certificates=open(self.options.tls_client_ca, "rb").read() if self.options.tls_client_ca else None,
+                [(_read(self.options.tls_key), _read(self.options.tls_cert))],
+                root_certificates=_read(self.options.tls_client_ca) if self.options.tls_client_ca else None,
                 require_client_auth=bool(self.options.tls_client_ca))
-            self.port = self.server.add_secure_port(address, credentials)
+            self.port = server.add_secure_port(address, credentials)
         else:
-            self.port = self.server.add_insecure_port(address)
+            self.port = server.add_insecure_port(address)
         if not self.port:
             raise OSError(f"cannot bind {address}")
+        return server
 
     def _set_health(self, name: str, available: bool):
         status = health_pb2.HealthCheckResponse.SERVING if available else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -259,10 +195,15 @@ class EmbeddedServer:
     def start(self) -> "EmbeddedServer":
         self.manager.start()
         self.server.start()
-        log.info("serving on %s:%d", self.options.host, self.port)
+        log.info("serving gRPC on %s:%d", self.options.host, self.port)
+        if self.rest:
+            self.rest.start()
+            log.info("serving REST on %s:%d", self.options.host, self.rest_port)
         return self
 
     def stop(self, grace: float = 2.0) -> None:
+        if self.rest:
+            self.rest.stop()
         self.server.stop(grace).wait()
         self.manager.stop()
 
@@ -271,3 +212,32 @@ class EmbeddedServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def run_until_stopped(server_config, options: ServerOptions, batching: Optional[BatchingParameters],
+                      poll_seconds: float = 2.0) -> None:
+    """`wavegan serve`: starts the server, says where it listens, serves until SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+    server = EmbeddedServer(server_config, options, batching, poll_seconds).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    names = ", ".join(c.name for c in server_config.model_config_list.config)
+    print(f"serving {names}: gRPC on {options.host}:{server.port} (TF Serving API; Ctrl-C stops)", flush=True)
+    if server.rest:
+        scheme = "https" if options.tls_cert else "http"
+        url = f"{scheme}://{'127.0.0.1' if options.host in ('0.0.0.0', '::') else options.host}:{server.rest_port}"
+        print(f"REST API (TF Serving JSON): {url}/v1/models/{server_config.model_config_list.config[0].name}",
+              flush=True)
+        if options.ui:
+            print(f"synthesis studio: open {url}/ in a browser", flush=True)
+        if options.monitoring and options.monitoring.enable:
+            print(f"Prometheus metrics: {url}{options.monitoring.path}", flush=True)
+    stop.wait()
+    server.stop()

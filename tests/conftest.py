@@ -25,6 +25,15 @@ def tiny_config(**overrides):
     return WaveGANConfig(**values)
 
 
+def export_tiny_model(path, cfg=None, seed=0):
+    """A freshly initialised tiny generator exported as a SavedModel at path."""
+    from models.export import export_generator
+    from models.wavegan import Generator
+    cfg = cfg or tiny_config()
+    tf.random.set_seed(seed)
+    return export_generator(Generator(cfg), cfg, path)
+
+
 @pytest.fixture
 def tiny():
     return tiny_config

@@ -289,16 +289,32 @@ def test_tls_mutual_tls_and_bearer_tokens(tmp_path, models):
     srv.stop()
 
 
-def test_serve_and_synth_commands_write_playable_wavs(tmp_path, models):
+def _free_port():
     import socket
-    _, base, _ = models
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def _http_json(url):
+    import json
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read().decode()
+
+
+def test_serve_and_synth_commands_write_playable_wavs(tmp_path):
+    """`wavegan serve` with both doors and metrics; `wavegan synth` writes at the model's own rate (8 kHz)."""
+    from tests.conftest import export_tiny_model
+    base = str(tmp_path / "digits")
+    export_tiny_model(os.path.join(base, "1"), tiny_config(sample_rate=8000))
+    port, rest_port = _free_port(), _free_port()
     exe = os.path.join(os.path.dirname(os.sys.executable), "wavegan")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    server = subprocess.Popen([exe, "serve", "--model-base", base, "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    monitoring = os.path.join(os.path.dirname(os.path.dirname(__file__)), "serving", "deploy", "monitoring.config")
+    server = subprocess.Popen([exe, "serve", "--model-base", base, "--model-name", "wavegan", "--port", str(port),
+                               "--rest-port", str(rest_port), "--monitoring-config", monitoring], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         grpc.channel_ready_future(channel).result(timeout=120)
@@ -312,13 +328,39 @@ def test_serve_and_synth_commands_write_playable_wavs(tmp_path, models):
                                  "--out", str(tmp_path / "wavs")], capture_output=True, text=True, env=env,
                                 timeout=120)
         assert result.returncode == 0, result.stderr[-2000:]
+        assert "at 8000 Hz" in result.stdout
         names = sorted(os.listdir(tmp_path / "wavs"))
         assert len(names) == 3
         audio, rate = sf.read(str(tmp_path / "wavs" / names[0]))
-        assert rate == 16000 and audio.shape == (16384,) and np.abs(audio).max() > 0
+        assert rate == 8000 and audio.shape == (16384,) and np.abs(audio).max() > 0
+        override = subprocess.run([exe, "synth", "--server", f"127.0.0.1:{port}", "--n", "1", "--sample-rate",
+                                   "16000", "--out", str(tmp_path / "w16")], capture_output=True, text=True, env=env,
+                                  timeout=120)
+        assert override.returncode == 0 and sf.info(str(next((tmp_path / "w16").iterdir()))).samplerate == 16000
         bad = subprocess.run([exe, "synth", "--server", f"127.0.0.1:{port}", "--n", "3", "--version", "9",
                               "--out", str(tmp_path / "x")], capture_output=True, text=True, env=env, timeout=120)
         assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("wavegan synth: error: NOT_FOUND")
+        rest = f"http://127.0.0.1:{rest_port}"
+        assert '"state":"AVAILABLE"' in _http_json(f"{rest}/v1/models/wavegan")
+        assert "WaveGAN studio" in _http_json(f"{rest}/")
+        assert 'serving_requests_total{api="grpc",code="OK",model="wavegan",signature="sample"} 2.0' in \
+            _http_json(f"{rest}/monitoring/prometheus/metrics")
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        out, _ = server.communicate(timeout=30)
+    assert f"gRPC on 127.0.0.1:{port}" in out and f"open http://127.0.0.1:{rest_port}/ in a browser" in out
+
+
+def test_serve_warns_when_the_model_base_holds_no_versions(tmp_path):
+    exe = os.path.join(os.path.dirname(os.sys.executable), "wavegan")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    server = subprocess.Popen([exe, "serve", "--model-base", str(tmp_path), "--port", str(_free_port())], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        started = server.stdout.readline()  # printed once the server is up: the first poll has run
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=60)
+    assert "gRPC on 127.0.0.1" in started
+    seen = stderr
+    assert f"No versions of servable wavegan found under base path {tmp_path}" in seen

@@ -1,0 +1,96 @@
+"""The synthesis studio in a real headless browser (Debian's chromium driven by Playwright),
+against a real embedded server with a tiny conditional model on 127.0.0.1."""
+import os
+import shutil
+
+import pytest
+
+from serving.config import model_config
+from serving.server import EmbeddedServer, ServerOptions
+from tests.conftest import export_tiny_model, tiny_config
+
+CHROMIUM = shutil.which("chromium")
+# Headless chromium has no sound card: a fake audio output keeps the Web Audio clock running.
+BROWSER_ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make install installs it)")
+
+
+@pytest.fixture(scope="module")
+def studio_url(tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("studio") / "drums")
+    export_tiny_model(os.path.join(base, "1"), tiny_config(num_classes=3))
+    server = EmbeddedServer(model_config("drums", base), ServerOptions(port=0, rest_port=0)).start()
+    yield f"http://127.0.0.1:{server.rest_port}/"
+    server.stop()
+
+
+def _canvas_is_drawn(page, selector):
+    """True when the canvas holds a picture: many distinct pixel values, not a blank fill."""
+    return page.eval_on_selector(selector, """c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, seen = new Set();
+        for (let i = 0; i < d.length; i += 4) seen.add(d[i] * 65536 + d[i + 1] * 256 + d[i + 2]);
+        return seen.size > 20; }""")
+
+
+def test_studio_generates_plays_interpolates_and_sequences(studio_url, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+    artifacts = os.environ.get("WAVEGAN_TEST_ARTIFACTS") or str(tmp_path_factory.mktemp("artifacts"))
+    os.makedirs(artifacts, exist_ok=True)
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(studio_url)
+
+        # On load: the model's facts, then four clips of seed 0 with real, playable audio.
+        page.wait_for_function("document.querySelectorAll('#clips .card').length === 4", timeout=60000)
+        assert "3 classes" in page.inner_text("#model-facts") and "16000 Hz" in page.inner_text("#model-facts")
+        assert not page.is_hidden("#class-field")
+        page.wait_for_function("[...document.querySelectorAll('#clips audio')].every(a => a.readyState >= 1)")
+        durations = page.eval_on_selector_all("#clips audio", "els => els.map(a => a.duration)")
+        assert all(abs(d - 16384 / 16000) < 0.01 for d in durations), durations
+        assert _canvas_is_drawn(page, "#clips .card canvas.spectrogram")
+        assert _canvas_is_drawn(page, "#clips .card canvas.waveform")
+        download = page.get_attribute("#clips .card a", "download")
+        assert download == "wavegan_seed0_0.wav"
+
+        # A class and a seed: the clips say so.
+        page.select_option("#class", "2")
+        page.fill("#seed", "7")
+        page.fill("#count", "2")
+        page.click("#generate")
+        page.wait_for_function("document.querySelectorAll('#clips .card').length === 2")
+        assert page.inner_text("#clips .card h3").startswith("seed 7 · #0 · class 2")
+
+        # Interpolation: both ends load, then the slider makes a new clip in between.
+        page.click("#load-ends")
+        page.wait_for_selector("#interp .card audio")
+        first = page.get_attribute("#interp .card audio", "src")
+        page.eval_on_selector("#mix", "s => { s.value = '0.5'; s.dispatchEvent(new Event('input')); "
+                                      "s.dispatchEvent(new Event('change')); }")
+        page.wait_for_function("document.querySelector('#interp .card h3').textContent.includes('0.500')")
+        assert page.get_attribute("#interp .card audio", "src") != first
+        assert page.inner_text("#mix-value") == "0.500"
+
+        # The sequencer: a kit of one row per class, played for more than a bar on the audio clock.
+        page.click("#load-kit")
+        page.wait_for_selector("#play:not([disabled])")
+        assert page.eval_on_selector_all("#grid .row-name", "els => els.map(e => e.textContent)") == \
+            ["class 0", "class 1", "class 2"]
+        assert page.eval_on_selector_all("#grid button.step", "els => els.length") == 3 * 16
+        page.fill("#tempo", "240")
+        page.click("#play")
+        page.wait_for_function("Number(document.querySelector('#grid').dataset.stepsPlayed || 0) > 16",
+                               timeout=20000)
+        assert page.inner_text("#seq-position").startswith("bar 2")
+        page.click("#play")
+        assert page.inner_text("#seq-position") == "stopped"
+        assert "error" not in (page.get_attribute("#status", "class") or "")
+        page.screenshot(path=os.path.join(artifacts, "studio.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    print(f"screenshot: {os.path.join(artifacts, 'studio.png')}")
