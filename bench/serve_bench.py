@@ -1,9 +1,12 @@
-"""gRPC synthesis latency and throughput against calling the SavedModel in-process.
+"""gRPC and REST synthesis latency and throughput against calling the SavedModel in-process.
 
 For batch 1 and 16 and 1, 4 and 16 concurrent clients: p50/p99 latency and clips/s
-through the embedded server (`wavegan serve` in its own process, as deployed;
-official stubs over 127.0.0.1; server-side batching up to 16), next to the same
-SavedModel called in-process by the same number of threads, in the same run. Each measurement runs for --seconds per configuration (bounded requests).
+through the embedded server (`wavegan serve` in its own process, as deployed, over
+127.0.0.1; server-side batching up to 16): gRPC with the official stubs and REST with
+TF Serving's JSON (one keep-alive HTTP connection per client, answers parsed with
+orjson), next to the same SavedModel called in-process by the same number of threads,
+in the same run. Also the cost of writing one clip as JSON, orjson against the
+standard library. Each measurement runs for --seconds per configuration (bounded requests).
 Usage: python bench/serve_bench.py [--model-size 64] [--seconds 5]
 """
 from __future__ import annotations
@@ -54,19 +57,23 @@ def drive(call, clients: int, batch: int, seconds: float, latent: int):
     return np.array(latencies), len(latencies) * batch / elapsed
 
 
-def start_server(base):
-    """`wavegan serve` on a free loopback port; returns (process, port) once it serves."""
+def _free_port() -> int:
     import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(base):
+    """`wavegan serve` (gRPC and REST) on free loopback ports; returns (process, port, rest_port) once it serves."""
     import subprocess
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port, rest_port = _free_port(), _free_port()
     exe = os.path.join(os.path.dirname(sys.executable), "wavegan")
-    process = subprocess.Popen([exe, "serve", "--model-base", base, "--port", str(port), "--max-batch-size", "16",
-                                "--batch-timeout-micros", "2000"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([exe, "serve", "--model-base", base, "--port", str(port), "--rest-port",
+                                str(rest_port), "--max-batch-size", "16", "--batch-timeout-micros", "2000"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     grpc.channel_ready_future(channel).result(timeout=180)
     health = health_pb2_grpc.HealthStub(channel)
@@ -74,7 +81,52 @@ def start_server(base):
             health_pb2.HealthCheckResponse.SERVING:
         time.sleep(0.2)
     channel.close()
-    return process, port
+    return process, port, rest_port
+
+
+def rest_caller(rest_port: int, parse: bool = True):
+    """call(z) -> audio through POST /v1/models/wavegan:predict, one keep-alive connection per thread.
+    parse=False reads the answer's bytes only: the server's cost without the client's JSON parsing."""
+    import http.client
+    import orjson
+    local = threading.local()
+
+    def call(z):
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=120)
+        body = orjson.dumps({"inputs": {"z": z}}, option=orjson.OPT_SERIALIZE_NUMPY)
+        local.connection.request("POST", "/v1/models/wavegan:predict", body,
+                                 {"Content-Type": "application/json"})
+        response = local.connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"REST {response.status}: {answer[:200]!r}")
+        return np.asarray(orjson.loads(answer)["outputs"], np.float32) if parse else answer
+    return call
+
+
+def json_ms(clip: np.ndarray, repeats: int = 20) -> dict:
+    """ms per clip to write a TF Serving JSON answer (server: orjson, as used, vs the json module)
+    and to read it back into an array (client: orjson.loads + np.asarray)."""
+    import json
+    import orjson
+    from serving.json_tensors import encode_outputs
+    timings = {}
+    for name, encode in (("orjson", lambda: encode_outputs("columnar", {"audio": clip})),
+                         ("stdlib_json", lambda: json.dumps({"outputs": clip.tolist()}).encode())):
+        encode()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            encode()
+        timings[name] = (time.perf_counter() - start) / repeats * 1000
+    answer = encode_outputs("columnar", {"audio": clip})
+    start = time.perf_counter()
+    for _ in range(repeats):
+        np.asarray(orjson.loads(answer)["outputs"], np.float32)
+    timings["client_decode_orjson"] = (time.perf_counter() - start) / repeats * 1000
+    assert orjson.loads(encode_outputs("columnar", {"audio": clip}))["outputs"] == json.loads(
+        json.dumps({"outputs": clip.tolist()}))["outputs"]
+    return timings
 
 
 def main():
@@ -92,13 +144,17 @@ def main():
         base = os.path.join(tmp, "wavegan")
         export_generator(Generator(cfg), cfg, os.path.join(base, "1"))
         local = tf.saved_model.load(os.path.join(base, "1")).signatures["serving_default"]
-        server, port = start_server(base)
+        clip = local(z=tf.constant(np.zeros([1, cfg.latent_dim], np.float32)))["audio"].numpy()
+        encode_ms = json_ms(clip)
+        server, port, rest_port = start_server(base)
         client = SynthesisClient(f"127.0.0.1:{port}", timeout_s=120)
         try:
             for batch in (1, 16):
                 for clients in (1, 4, 16):
                     for mode, call in (("in_process", lambda z: local(z=tf.constant(z))["audio"].numpy()),
-                                       ("grpc", lambda z: client.synthesize(z))):
+                                       ("grpc", lambda z: client.synthesize(z)),
+                                       ("rest", rest_caller(rest_port)),
+                                       ("rest_unparsed", rest_caller(rest_port, parse=False))):
                         lat, rate = drive(call, clients, batch, args.seconds, cfg.latent_dim)
                         rows.append({"mode": mode, "batch": batch, "clients": clients, "requests": len(lat),
                                      "p50_ms": float(np.percentile(lat, 50) * 1000),
@@ -112,7 +168,14 @@ def main():
     extra = {"model_size": args.model_size,
              "grpc_overhead_p50_ms_batch1": by[("grpc", 1, 1)]["p50_ms"] - by[("in_process", 1, 1)]["p50_ms"],
              "grpc_16x_batch1_vs_in_process_batch16_throughput":
-                 by[("grpc", 1, 16)]["clips_per_s"] / by[("in_process", 16, 1)]["clips_per_s"]}
+                 by[("grpc", 1, 16)]["clips_per_s"] / by[("in_process", 16, 1)]["clips_per_s"],
+             "rest_vs_grpc_p50_batch1": by[("rest", 1, 1)]["p50_ms"] / by[("grpc", 1, 1)]["p50_ms"],
+             "rest_vs_grpc_clips_per_s_16_clients_batch1":
+                 by[("rest", 1, 16)]["clips_per_s"] / by[("grpc", 1, 16)]["clips_per_s"],
+             "rest_unparsed_vs_grpc_clips_per_s_16_clients_batch1":
+                 by[("rest_unparsed", 1, 16)]["clips_per_s"] / by[("grpc", 1, 16)]["clips_per_s"],
+             "json_ms_per_clip": encode_ms,
+             "orjson_speedup_over_stdlib_json": encode_ms["stdlib_json"] / encode_ms["orjson"]}
     write_results("serve", rows, extra)
 
 

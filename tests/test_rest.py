@@ -136,6 +136,7 @@ BIG = json.dumps({"inputs": {"z": np.zeros([150, LATENT]).tolist()}}).encode()  
     ("/v1/models/wavegan/labels/gold:predict", {"instances": z(1).tolist()}, 404, "label"),
     ("/v1/models/wavegan:predict", {"signature_name": "classify", "instances": z(1).tolist()}, 404, "signature"),
     ("/v1/models/wavegan:predict", b"{not json", 400, "not valid JSON"),
+    ("/v1/models/wavegan:predict", b'{"instances": [[NaN]]}', 400, "not valid JSON"),  # NaN has no JSON form
     ("/v1/models/wavegan:predict", [1, 2], 400, "JSON object"),
     ("/v1/models/wavegan:predict", {"instances": [], "inputs": []}, 400, "exactly one"),
     ("/v1/models/wavegan:predict", {"signature_name": "serving_default"}, 400, "exactly one"),
