@@ -44,12 +44,12 @@ def plain_loop(data_root, out_dir, model_cfg, ingest_cfg):
     from models.audio import label_name_for
     from models import schema
     files = list_input_files(data_root)
-    vocabulary = label_vocabulary(files, ingest_cfg.label_source)
+    vocabulary = label_vocabulary(files, ingest_cfg.label_source, data_root)
     os.makedirs(out_dir, exist_ok=True)
     options = tf.io.TFRecordOptions(compression_type="GZIP")
     with tf.io.TFRecordWriter(os.path.join(out_dir, "data.gz"), options) as writer:
         for path in files:
-            name = label_name_for(path, ingest_cfg.label_source)
+            name = label_name_for(path, ingest_cfg.label_source, data_root)
             slicer = FileSlicer(path, model_cfg, ingest_cfg)
             for offset, piece in slicer:
                 example = schema.make_example(piece, sample_rate=model_cfg.sample_rate,

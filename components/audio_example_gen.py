@@ -24,7 +24,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
 from components.audio_ingest import (REPORT_FILE, VOCABULARY_FILE, ReadAudioExamples, check_report,
-                                     label_vocabulary, list_input_files, read_report)
+                                     label_vocabulary, list_input_files, read_report, top_folder)
 from components.artifacts import IngestReport, LabelVocabulary
 from models import schema
 from models.config import IngestConfig, WaveGANConfig
@@ -92,7 +92,7 @@ class Executor(BaseExampleGenExecutor):
         log.info("ingest: %d files ok, %d partial, %d skipped, %d slices", report["files_ok"],
                  report["files_partial"], report["files_skipped"], report["slices"])
         for skipped in report["skipped"]:
-            log.warning("skipped %s: %s", skipped["path"], skipped["reason"])
+            log.warning("%s %s: %s", skipped["status"], skipped["path"], skipped["reason"])
         check_report(report)
 
     def GetInputSourceToExamplePTransform(self):
@@ -106,13 +106,14 @@ class Executor(BaseExampleGenExecutor):
             ingest_cfg = IngestConfig.from_json(exec_properties[INGEST_CONFIG_KEY])
             root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
             files = list_input_files(root, split_pattern)
-            vocabulary = label_vocabulary(files, ingest_cfg.label_source)
+            top = top_folder(root, split_pattern)
+            vocabulary = label_vocabulary(files, ingest_cfg.label_source, top)
             tf.io.gfile.makedirs(executor._vocabulary_dir)
             with tf.io.gfile.GFile(os.path.join(executor._vocabulary_dir, VOCABULARY_FILE), "w") as f:
                 f.write("".join(f"{name}\n" for name in vocabulary))
             log.info("ingesting %d files from %s (pattern %s)", len(files), root, split_pattern)
             return pipeline | "ReadAudio" >> ReadAudioExamples(
-                files, root, model_cfg, ingest_cfg, vocabulary, os.path.join(executor._report_dir, REPORT_FILE))
+                files, root, model_cfg, ingest_cfg, vocabulary, os.path.join(executor._report_dir, REPORT_FILE), top)
         return transform
 
 

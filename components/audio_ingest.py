@@ -41,11 +41,17 @@ def list_input_files(root: str, pattern: str = "*") -> list:
     return sorted(set(found))
 
 
-def label_vocabulary(paths: list, source: str) -> list:
+def top_folder(root: str, pattern: str = "*") -> str:
+    """The folder a pattern lists: files directly in it are unlabelled (models.audio.label_name_for)."""
+    return os.path.dirname(os.path.join(root, pattern))
+
+
+def label_vocabulary(paths: list, source: str, top: str = "") -> list:
     """Sorted label names of the audio files: index in this list = integer label."""
     if source == "none":
         return []
-    return sorted({label_name_for(p, source) for p in paths if p.lower().endswith(AUDIO_EXTENSIONS)})
+    names = {label_name_for(p, source, top) for p in paths if p.lower().endswith(AUDIO_EXTENSIONS)}
+    return sorted(n for n in names if n)
 
 
 def _duration_seconds(path: str) -> Optional[float]:
@@ -98,8 +104,9 @@ class FileSlicer:
 class AudioToExamples(beam.DoFn):
     """path -> Examples of its slices, plus one report record on the 'report' output."""
 
-    def __init__(self, data_root: str, model_cfg_json: str, ingest_cfg_json: str, vocabulary: list):
-        self.data_root, self.vocabulary = data_root, list(vocabulary)
+    def __init__(self, data_root: str, model_cfg_json: str, ingest_cfg_json: str, vocabulary: list,
+                 top: str = ""):
+        self.data_root, self.vocabulary, self.top = data_root, list(vocabulary), top or data_root
         self.model_cfg_json, self.ingest_cfg_json = model_cfg_json, ingest_cfg_json
         self.files_ok = beam.metrics.Metrics.counter(NAMESPACE, "files_ok")
         self.files_skipped = beam.metrics.Metrics.counter(NAMESPACE, "files_skipped")
@@ -120,7 +127,7 @@ class AudioToExamples(beam.DoFn):
         if not path.lower().endswith(AUDIO_EXTENSIONS):
             yield self._report(path, "skipped", f"not an audio file type ({os.path.splitext(path)[1] or 'none'})")
             return
-        label_name = label_name_for(path, self.ingest_cfg.label_source)
+        label_name = label_name_for(path, self.ingest_cfg.label_source, self.top)
         label = self.vocabulary.index(label_name) if label_name in self.vocabulary else schema.NO_LABEL
         slicer = FileSlicer(path, self.model_cfg, self.ingest_cfg)
         count = 0
@@ -164,7 +171,8 @@ def summarise(records: list, data_root: str, vocabulary: list) -> dict:
         "silent_slices_dropped": sum(r["dropped_silent"] for r in records),
         "audio_seconds": round(sum(r["seconds"] for r in records), 3),
         "labels": vocabulary,
-        "skipped": [{"path": r["path"], "reason": r["reason"]} for r in records if r["status"] != "ok"],
+        "skipped": [{"path": r["path"], "status": r["status"], "reason": r["reason"]}
+                    for r in records if r["status"] != "ok"],
     }
 
 
@@ -177,13 +185,14 @@ def write_report(records: list, path: str, data_root: str, vocabulary: list) -> 
 
 @beam.ptransform_fn
 def ReadAudioExamples(pipeline, files: list, data_root: str, model_cfg: WaveGANConfig,
-                      ingest_cfg: IngestConfig, vocabulary: list, report_path: str):
-    """PTransform: file paths -> PCollection of tf.train.Example; writes the report."""
+                      ingest_cfg: IngestConfig, vocabulary: list, report_path: str, top: str = ""):
+    """PTransform: file paths -> PCollection of tf.train.Example; writes the report.
+    top: the folder whose own files are unlabelled (default data_root)."""
     outputs = (pipeline
                | "ListFiles" >> beam.Create(files)
                | "Distribute" >> beam.Reshuffle()
                | "DecodeAndSlice" >> beam.ParDo(AudioToExamples(data_root, model_cfg.to_json(), ingest_cfg.to_json(),
-                                                                vocabulary)).with_outputs(REPORT_TAG, main="examples"))
+                                                                vocabulary, top)).with_outputs(REPORT_TAG, main="examples"))
     _ = (outputs[REPORT_TAG]
          | "CollectReport" >> beam.combiners.ToList()
          | "WriteReport" >> beam.Map(write_report, report_path, data_root, vocabulary))

@@ -47,6 +47,24 @@ def _check_finite(block: np.ndarray) -> np.ndarray:
     return block
 
 
+def declared_wav_frames(path: str) -> Optional[int]:
+    """Frames a WAV header declares (data chunk size / frame size). None for other formats, and
+    when the writer left the size open (0 or 0xFFFFFFFF, as streaming writers do)."""
+    import struct
+    with open(path, "rb") as f:
+        if f.read(4) != b"RIFF" or len(f.read(4)) < 4 or f.read(4) != b"WAVE":
+            return None
+        frame_bytes = 0
+        while len(header := f.read(8)) == 8:
+            chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk == b"data":
+                return size // frame_bytes if frame_bytes and size not in (0, 0xFFFFFFFF) else None
+            body = f.read(size + (size & 1)) if chunk == b"fmt " else f.seek(size + (size & 1), 1)
+            if chunk == b"fmt " and len(body) >= 14:
+                frame_bytes = struct.unpack("<H", body[12:14])[0]
+    return None
+
+
 def _raw_blocks(path: str, block_frames: int) -> Tuple[int, Iterator[np.ndarray]]:
     """(rate, blocks of float32 [n, ch]) at the file's rate.
 
@@ -119,6 +137,9 @@ def decode_blocks(path: str, sample_rate: int, num_channels: int = 1,
         tail = resampler.resample_chunk(np.zeros([0, num_channels], np.float32), last=True)
         if len(tail):
             yield tail
+    declared = declared_wav_frames(path) if path.lower().endswith(".wav") else None
+    if declared is not None and total < declared:
+        raise AudioDecodeError(f"truncated: the header declares {declared} frames, the file holds {total}")
 
 
 def load_audio(path: str, sample_rate: int, num_channels: int = 1) -> np.ndarray:
@@ -180,10 +201,17 @@ def slice_audio(data: np.ndarray, slice_len: int, *, overlap: float = 0.0, first
     return slice_blocks([data], slice_len, hop=hop, first_only=first_only, pad_end=pad_end)
 
 
-def label_name_for(path: str, source: str) -> str:
-    """The label of an audio file: its parent folder's name, its name before the first '_', or ''."""
+def label_name_for(path: str, source: str, top_folder: str = "") -> str:
+    """The label of an audio file: its parent folder's name, its name before the first '_', or ''.
+
+    With source 'folder', files lying directly in top_folder (the data root, or the span
+    folder a pattern names) have no label: a flat folder is unlabelled, not one class.
+    """
     if source == "folder":
-        return os.path.basename(os.path.dirname(path))
+        parent = os.path.dirname(path)
+        if top_folder and os.path.normpath(parent) == os.path.normpath(top_folder):
+            return ""
+        return os.path.basename(parent)
     if source == "prefix":
         return os.path.basename(path).split("_", 1)[0]
     return ""

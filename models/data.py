@@ -78,8 +78,7 @@ def load_folder(data_dir: str, cfg: WaveGANConfig, label_source: str = "folder")
     if not files:
         raise DataError(f"no audio files under {data_dir}")
     root = os.path.abspath(data_dir)
-    names = {f: ("" if label_source == "folder" and os.path.dirname(os.path.abspath(f)) == root
-                 else label_name_for(f, label_source)) for f in files}
+    names = {f: label_name_for(os.path.abspath(f), label_source, root) for f in files}
     vocabulary = sorted({n for n in names.values() if n})
     if cfg.conditional and len(vocabulary) != cfg.num_classes:
         raise DataError(f"num_classes={cfg.num_classes} but {data_dir} has {len(vocabulary)} labels "

@@ -180,7 +180,7 @@ def cmd_ingest(args):
     except IngestError as error:
         raise CLIError(str(error)) from None
     for skipped in report["skipped"]:
-        print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
+        print(f"{skipped['status']} {skipped['path']}: {skipped['reason']}", file=sys.stderr)
     print(f"{report['files_ok']} files ok, {report['files_partial']} partial, {report['files_skipped']} skipped; "
           f"{report['slices']} slices ({report['audio_seconds']:.1f} s of audio), "
           f"{len(report['labels'])} labels")

@@ -100,6 +100,56 @@ def test_bad_files_are_skipped_and_reported_and_every_good_file_arrives(tmp_path
     assert vocab == ["cat", "dog"] == report["labels"]
 
 
+def _declare_data_bytes(path, size):
+    """Rewrites a WAV's data-chunk size field, as a writer that died mid-file leaves it."""
+    import struct
+    with open(path, "r+b") as f:
+        content = f.read()
+        at = content.index(b"data") + 4
+        f.seek(at)
+        f.write(struct.pack("<I", size))
+
+
+def test_truncated_wavs_are_partial_or_skipped_with_the_numbers(tmp_path):
+    data = str(tmp_path / "data")
+    os.makedirs(os.path.join(data, "x"))
+    long_path, short_path, huge_path, ok_path = (os.path.join(data, "x", n) for n in
+                                                 ("long.wav", "short.wav", "huge.wav", "ok.wav"))
+    sf.write(long_path, tone(16000, 2.5), 16000, subtype="PCM_16")      # 40,000 frames in the file
+    _declare_data_bytes(long_path, 100000 * 2)                           # header: 100,000
+    sf.write(short_path, tone(16000, 0.008), 16000, subtype="PCM_16")   # 128 frames
+    _declare_data_bytes(short_path, 3751 * 2)
+    sf.write(huge_path, tone(16000, 1000 / 2 / 16000), 16000, subtype="PCM_16")  # 1,000 bytes of data
+    _declare_data_bytes(huge_path, 1 << 30)                             # header: a gigabyte
+    sf.write(ok_path, tone(16000, 1.0), 16000, subtype="PCM_16")
+    report = run_standalone(data, str(tmp_path / "out"), MODEL, IngestConfig())
+    entries = {os.path.basename(s["path"]): s for s in report["skipped"]}
+    assert set(entries) == {"long.wav", "short.wav", "huge.wav"}
+    assert entries["long.wav"]["status"] == "partial" and report["files_partial"] == 1
+    assert "header declares 100000 frames, the file holds 40000" in entries["long.wav"]["reason"]
+    assert "after 2 slices, which were kept" in entries["long.wav"]["reason"]
+    assert entries["short.wav"]["status"] == "skipped"
+    assert "header declares 3751 frames, the file holds 128" in entries["short.wav"]["reason"]
+    assert entries["huge.wav"]["status"] == "skipped"
+    assert f"header declares {(1 << 30) // 2} frames, the file holds 500" in entries["huge.wav"]["reason"]
+    sources = {feature(e, schema.SOURCE_ID)[0].decode() for e in all_examples(str(tmp_path / "out"))}
+    assert sources == {"x/long.wav", "x/ok.wav"} and report["files_ok"] == 1
+
+
+def test_files_directly_in_the_data_root_are_unlabelled(tmp_path):
+    data = str(tmp_path / "flat")
+    os.makedirs(os.path.join(data, "kick"))
+    for name in ("a.wav", "b.wav"):
+        sf.write(os.path.join(data, name), tone(16000, 0.5), 16000)
+    sf.write(os.path.join(data, "kick", "k.wav"), tone(16000, 0.5), 16000)
+    report = run_standalone(data, str(tmp_path / "out"), MODEL, IngestConfig())
+    assert report["labels"] == ["kick"]
+    labels = {feature(e, schema.SOURCE_ID)[0].decode(): (feature(e, schema.LABEL)[0],
+                                                         feature(e, schema.LABEL_NAME)[0].decode())
+              for e in all_examples(str(tmp_path / "out"))}
+    assert labels == {"a.wav": (schema.NO_LABEL, ""), "b.wav": (schema.NO_LABEL, ""), "kick/k.wav": (0, "kick")}
+
+
 def test_splits_never_share_a_source_file(tmp_path):
     data = str(tmp_path / "data")
     for i in range(40):
