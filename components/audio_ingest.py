@@ -15,6 +15,7 @@ from models import schema
 from models.audio import (AUDIO_EXTENSIONS, AudioDecodeError, db_to_amplitude, decode_blocks, label_name_for,
                           scan_levels, slice_blocks)
 from models.config import IngestConfig, WaveGANConfig
+from models.errors import WaveGANError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ VOCABULARY_FILE = "labels.txt"
 NAMESPACE = "wavegan_ingest"
 
 
-class IngestError(RuntimeError):
+class IngestError(WaveGANError):
     """Ingest produced nothing usable; the message says why."""
 
 

@@ -17,6 +17,8 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import InfraBlessing, Model
 
+from models.errors import first_line
+
 CHECK_MODEL_NAME = "candidate"
 
 
@@ -69,7 +71,7 @@ def check_model(model_dir: str, batch_size: int = 4) -> str:
         finally:
             client.close()
     except Exception as error:  # noqa: BLE001 - any failure to serve is the finding
-        return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        return f"{type(error).__name__}: {first_line(error)}"
     finally:
         if server is not None:
             server.stop()

@@ -16,7 +16,7 @@ import os
 import tensorflow as tf
 
 from models.config import WaveGANConfig
-from models.data import tfrecord_dataset
+from models.data import DataError, tfrecord_dataset
 from models.export import export_generator
 from models.train import Trainer
 from serving.model_dirs import latest_version_dir
@@ -64,7 +64,7 @@ def run_fn(fn_args):
         cfg = cfg.replace(steps=int(fn_args.train_steps))
     labels = label_names_from_schema(fn_args.schema_path)
     if cfg.conditional and len(labels) != cfg.num_classes:
-        raise ValueError(f"num_classes={cfg.num_classes} but the data has {len(labels)} labels {labels}")
+        raise DataError(f"num_classes={cfg.num_classes} but the data has {len(labels)} labels {labels}")
     strategy = (tf.distribute.MirroredStrategy() if len(tf.config.list_physical_devices("GPU")) > 1
                 else tf.distribute.get_strategy())
     files = [f for pattern in fn_args.train_files for f in tf.io.gfile.glob(pattern)]

@@ -11,11 +11,13 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
+from models.errors import WaveGANError
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".m4a", ".aac")
 FFMPEG_EXTENSIONS = (".m4a", ".aac")  # not libsndfile's: decoded by audioread with ffmpeg
 
 
-class AudioDecodeError(Exception):
+class AudioDecodeError(WaveGANError):
     """A file could not be turned into audio; the message says why (for reports)."""
 
 

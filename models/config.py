@@ -10,6 +10,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 
+from models.errors import WaveGANError
+
 SLICE_LENGTHS = (16384, 32768, 65536)
 LOSSES = ("dcgan", "lsgan", "wgan", "wgan-gp")
 UPSAMPLES = ("zeros", "nn", "linear", "cubic")
@@ -17,7 +19,7 @@ OPTIMIZERS = ("adam", "rmsprop")
 SELECT_BY = ("frechet_distance", "inception_score")
 
 
-class ConfigError(ValueError):
+class ConfigError(WaveGANError, ValueError):
     """A configuration value is invalid; the message names the field."""
 
 
@@ -44,6 +46,15 @@ class _ConfigBase:
     @classmethod
     def from_json(cls, text: str):
         return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_file(cls, path: str):
+        """The config saved at path (a run dir's config.json, a model's asset, a user's file)."""
+        try:
+            with open(path) as f:
+                return cls.from_json(f.read())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(f"cannot read {cls.__name__} from {path}: {error}") from None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

@@ -10,11 +10,12 @@ import tensorflow as tf
 from models import schema
 from models.audio import AudioDecodeError, label_name_for, list_audio_files, load_audio, slice_audio
 from models.config import WaveGANConfig
+from models.errors import WaveGANError
 
 log = logging.getLogger(__name__)
 
 
-class DataError(ValueError):
+class DataError(WaveGANError, ValueError):
     """The training data cannot be used; the message says why."""
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.config import WaveGANConfig
+from models.errors import WaveGANError
 
 CONFIG_ASSET = "wavegan_config.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -131,7 +132,7 @@ def export_generator(generator, cfg: WaveGANConfig, export_dir: str, model_name:
     return export_dir
 
 
-class ModelDirError(ValueError):
+class ModelDirError(WaveGANError, ValueError):
     """The path is not a WaveGAN SavedModel."""
 
 
@@ -142,5 +143,5 @@ def load_exported(model_dir: str):
     config_path = os.path.join(model_dir, "assets", CONFIG_ASSET)
     if not os.path.exists(os.path.join(model_dir, "saved_model.pb")) or not os.path.exists(config_path):
         raise ModelDirError(f"{model_dir} is not an exported WaveGAN model (no saved_model.pb or config asset)")
-    cfg = WaveGANConfig.from_json(open(config_path).read())
+    cfg = WaveGANConfig.from_file(config_path)
     return tf.saved_model.load(model_dir), cfg

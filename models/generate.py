@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from models.audio import write_wav
+from models.config import ConfigError
+from models.errors import PathError
 from models.export import load_exported
 from models.train import CHECKPOINT_DIR, load_run_config, preview_latents
 from models.wavegan import Generator
@@ -18,13 +20,13 @@ def generate_wavs(model_dir: str, out_dir: str, n: int = 16, seed: int = 0, labe
     """Writes n clips sampled from `seed` with the model's own `sample` signature."""
     model, cfg = load_exported(model_dir)
     if n <= 0:
-        raise ValueError("--n must be positive")
+        raise ConfigError("--n must be positive")
     if cfg.conditional and label is None:
-        raise ValueError(f"this model is conditional: give a label in [0, {cfg.num_classes})")
+        raise ConfigError(f"this model is conditional: give a label in [0, {cfg.num_classes})")
     if label is not None and not cfg.conditional:
-        raise ValueError("this model is unconditional: it takes no label")
+        raise ConfigError("this model is unconditional: it takes no label")
     if label is not None and not 0 <= label < cfg.num_classes:
-        raise ValueError(f"label {label} out of range [0, {cfg.num_classes})")
+        raise ConfigError(f"label {label} out of range [0, {cfg.num_classes})")
     sample = model.signatures["sample"]
     os.makedirs(out_dir, exist_ok=True)
     inputs = {"count": tf.constant(n, tf.int32), "seed": tf.constant(seed, tf.int64)}
@@ -65,7 +67,7 @@ def write_previews(run_dir: str, out_dir: str) -> dict:
     index_files = sorted(glob.glob(os.path.join(run_dir, CHECKPOINT_DIR, "ckpt-*.index")),
                          key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
     if not index_files:
-        raise FileNotFoundError(f"no checkpoints in {run_dir}")
+        raise PathError(f"no checkpoints in {run_dir}")
     written = {}
     for index_file in index_files:
         prefix = index_file[: -len(".index")]

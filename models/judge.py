@@ -17,6 +17,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from models.errors import PathError
+
 log = logging.getLogger(__name__)
 
 N_MELS = 128
@@ -126,7 +128,7 @@ class Judge:
         import keras
         info_path = os.path.join(folder, INFO_FILE)
         if not os.path.exists(info_path):
-            raise FileNotFoundError(f"{folder} holds no trained judge ({INFO_FILE} missing)")
+            raise PathError(f"{folder} holds no trained judge ({INFO_FILE} missing)")
         with open(info_path) as f:
             info = json.load(f)
         return cls(keras.models.load_model(os.path.join(folder, MODEL_FILE), compile=False), info)

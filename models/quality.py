@@ -14,6 +14,8 @@ from typing import Optional
 
 import numpy as np
 
+from models.data import DataError
+
 
 FALLBACK_KIND = "log-mel-statistics (unlabelled data: no inception score)"
 STATS_N_MELS = 64
@@ -95,7 +97,7 @@ class QualityReference:
                  train_labels: Optional[np.ndarray] = None, eval_labels: Optional[np.ndarray] = None,
                  ndb_bins: int = 50):
         if len(real_train) < 2:
-            raise ValueError(f"need at least 2 real train clips to evaluate, got {len(real_train)}")
+            raise DataError(f"need at least 2 real train clips to evaluate, got {len(real_train)}")
         self.judge, self.sample_rate = judge, sample_rate
         self.real_eval = real_eval if len(real_eval) >= 2 else real_train
         self.eval_labels = eval_labels if len(real_eval) >= 2 else train_labels

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from models.config import WaveGANConfig
+from models.config import ConfigError, WaveGANConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class BestCheckpoint:
 
     def __init__(self, cfg: WaveGANConfig, run_dir: str, reference, generator, discriminator):
         if cfg.select_by == "inception_score" and reference.judge is None:
-            raise ValueError("select_by=inception_score needs labelled data (a judge); "
+            raise ConfigError("select_by=inception_score needs labelled data (a judge); "
                              "use --select-by frechet_distance")
         self.cfg, self.run_dir, self.reference = cfg, run_dir, reference
         self.generator = generator

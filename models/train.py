@@ -16,7 +16,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from models.config import WaveGANConfig
+from models.config import ConfigError, WaveGANConfig
+from models.errors import PathError
 from models.losses import discriminator_loss, generator_loss, gradient_penalty
 from models.wavegan import Discriminator, Generator
 
@@ -80,14 +81,14 @@ class Trainer:
     def _check_config_matches_run(self):
         path = os.path.join(self.run_dir, CONFIG_FILE)
         if os.path.exists(path):
-            saved = WaveGANConfig.from_json(open(path).read())
+            saved = WaveGANConfig.from_file(path)
             # Only run-control options may change between restarts of a run.
             free = {"steps", "checkpoint_every_steps", "checkpoint_every_secs", "summary_every_steps",
                     "audio_summary_every_steps", "xla", "shuffle_buffer", "eval_every_steps", "train_eval_clips",
                     "select_by", "early_stop_patience", "time_budget_secs"}
             changed = [k for k, v in vars(saved).items() if k not in free and getattr(self.cfg, k) != v]
             if changed:
-                raise ValueError(f"{self.run_dir} was trained with different options ({', '.join(changed)});"
+                raise ConfigError(f"{self.run_dir} was trained with different options ({', '.join(changed)});"
                                  " use a new run directory")
         with open(path, "w") as f:
             f.write(self.cfg.to_json())
@@ -172,7 +173,7 @@ class Trainer:
         from models.selection import BestCheckpoint, restore_best
         cfg = self.cfg
         if self.cfg.batch_size % self.strategy.num_replicas_in_sync:
-            raise ValueError(f"batch_size {cfg.batch_size} is not divisible by "
+            raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by "
                              f"{self.strategy.num_replicas_in_sync} replicas")
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "logs"))
@@ -277,8 +278,8 @@ def _hms(seconds: float) -> str:
 def load_run_config(run_dir: str) -> WaveGANConfig:
     path = os.path.join(run_dir, CONFIG_FILE)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir} is not a training run directory (no {CONFIG_FILE})")
-    return WaveGANConfig.from_json(open(path).read())
+        raise PathError(f"{run_dir} is not a training run directory (no {CONFIG_FILE})")
+    return WaveGANConfig.from_file(path)
 
 
 def write_json(path: str, value) -> None:

@@ -12,11 +12,13 @@ import logging
 import os
 import sys
 
+from models.errors import WaveGANError, first_line
+
 EXIT_USAGE = 2
 
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
+class CLIError(WaveGANError):
+    """A bad combination of flags: printed as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,8 +41,10 @@ def _this_command() -> str:
     return os.path.relpath(sys.argv[0])
 
 
-def _quiet_libraries():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _quiet_libraries(verbose: bool):
+    """Keeps stderr for what the user needs: TensorFlow's native start-up notices only with -v."""
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import warnings
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's Python 3.10 notice
 
@@ -51,7 +55,7 @@ def cmd_train(args):
     from models.train import Trainer
     from models import data
 
-    base = WaveGANConfig.from_json(open(args.config).read()) if args.config else None
+    base = WaveGANConfig.from_file(args.config) if args.config else None
     cfg = config_from_args(args, base)
     if bool(args.data_dir) == bool(args.tfrecords):
         raise CLIError("give exactly one of --data-dir or --tfrecords")
@@ -169,7 +173,7 @@ def cmd_ingest(args):
     from components.audio_ingest import IngestError
     from models.config import IngestConfig, WaveGANConfig, config_from_args
 
-    model_cfg = config_from_args(args, WaveGANConfig.from_json(open(args.config).read()) if args.config else None)
+    model_cfg = config_from_args(args, WaveGANConfig.from_file(args.config) if args.config else None)
     ingest_cfg = config_from_args(args, config_class=IngestConfig)
     _existing_dir(args.data_dir, "data directory")
     beam_args = list(args.beam_arg or [])
@@ -247,7 +251,7 @@ def cmd_pipeline_schedule(args):
                                    experiment=args.experiment)
     except Exception as error:  # noqa: BLE001 - the KFP API's many failure types, one line
         raise CLIError(f"cannot create the recurring run on {args.host}: "
-                       f"{str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}") from None
+                       f"{first_line(error)}") from None
     print(f"recurring run {run_id} created on {args.host}")
 
 
@@ -557,25 +561,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    _quiet_libraries()
+    _quiet_libraries(verbose=bool({"-v", "--verbose"} & set(sys.argv[1:] if argv is None else argv)))
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for ours in ("models", "components", "pipeline", "serving"):  # our progress lines; others' warnings
         logging.getLogger(ours).setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    from models.audio import AudioDecodeError
-    from models.config import ConfigError
-    from models.data import DataError
-    from models.export import ModelDirError
-    from pipeline.runner import PipelineError
-    from pipeline.schedule import ScheduleError
-    from serving.config import ServingConfigError
     try:
         args.func(args)
-    except (CLIError, ConfigError, DataError, ModelDirError, AudioDecodeError, FileNotFoundError, PipelineError,
-            ScheduleError, ServingConfigError,
-            ValueError) as error:
+    except WaveGANError as error:
+        if args.verbose:
+            raise
         print(f"wavegan {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ import tempfile
 import numpy as np
 
 from models.audio import write_wav
+from models.errors import WaveGANError
 
 CLASSES = ("kick", "snare", "hat", "tom", "clap")
 
@@ -74,7 +75,7 @@ DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 VOICES = ("en", "en+m3", "en+f2", "en+f4", "en-us", "en-us+m5")
 
 
-class SpeechUnavailable(RuntimeError):
+class SpeechUnavailable(WaveGANError):
     pass
 
 

@@ -10,12 +10,13 @@ import sys
 import time
 from typing import Callable
 
+from models.errors import WaveGANError, first_line
 from pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
 
-class PipelineError(RuntimeError):
+class PipelineError(WaveGANError):
     """The run failed; the message names the step and the cause."""
 
 
@@ -84,8 +85,7 @@ def _run_locked(cfg: PipelineConfig, data_only: bool, out: Callable[[str], None]
         tfx.orchestration.LocalDagRunner().run(pipeline)
     except Exception as error:  # noqa: BLE001 - reported as one line naming the step
         step = progress.current or "pipeline"
-        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise PipelineError(f"step {step} failed: {first_line}") from error
+        raise PipelineError(f"step {step} failed: {first_line(error, last=True)}") from error
     finally:
         absl_logger.removeHandler(progress)
         absl.logging.set_verbosity(previous[0])

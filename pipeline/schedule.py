@@ -17,6 +17,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Optional
 
+from models.errors import WaveGANError
 from pipeline.config import PipelineConfig
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -24,11 +25,11 @@ STATE_FILE = "schedule_state.json"
 LOCK_FILE = ".pipeline.lock"
 
 
-class ScheduleError(ValueError):
+class ScheduleError(WaveGANError, ValueError):
     pass
 
 
-class AlreadyRunning(RuntimeError):
+class AlreadyRunning(WaveGANError):
     pass
 
 

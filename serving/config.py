@@ -13,8 +13,10 @@ from typing import Dict, Optional
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from models.errors import WaveGANError
 
-class ServingConfigError(ValueError):
+
+class ServingConfigError(WaveGANError, ValueError):
     pass
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.apis import status_pb2 as serving_status_pb2
 
+from models.errors import first_line
 from serving.batching import QueueFull
 from serving.metrics import ServingMetrics
 from serving.model_manager import (AVAILABLE, BATCHED_SIGNATURE, END, LOADING, UNLOADING, ModelManager, NotFound,
@@ -150,4 +151,4 @@ class ServingCore:
         except QueueFull as error:
             raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)) from None
         except tf.errors.InvalidArgumentError as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, error.message.splitlines()[0]) from None
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, first_line(error.message)) from None

@@ -17,6 +17,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from models.errors import first_line
 from serving.batching import Batcher
 from serving.config import BatchingParameters
 
@@ -223,7 +224,7 @@ class ModelManager:
         try:
             servable = load_servable(name, version, path, self.batching, self.batch_observer)
         except Exception as error:  # noqa: BLE001 - a corrupt version is reported, not served
-            message = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+            message = f"{type(error).__name__}: {first_line(error)}"
             log.error("model %s version %d failed to load: %s", name, version, message)
             with self.lock:
                 model.status[version] = VersionStatus(END, message, fingerprint)

@@ -27,6 +27,7 @@ from aiohttp import web
 from google.protobuf import json_format
 
 from serving.auth import bearer_token_ok
+from serving.config import ServingConfigError
 from serving.core import ServingCore, ServingError, status_response
 from serving.json_tensors import JsonTensorError, dumps, encode_outputs, parse_predict_body, to_arrays
 from serving.metrics import CONTENT_TYPE, ServingMetrics
@@ -182,7 +183,7 @@ class RestServer:
             self.socket.bind((options.host, options.rest_port))
         except OSError as error:
             self.socket.close()
-            raise OSError(f"cannot bind {options.host}:{options.rest_port} for REST: {error.strerror}") from None
+            raise ServingConfigError(f"cannot bind {options.host}:{options.rest_port} for REST: {error.strerror}") from None
         self.port = self.socket.getsockname()[1]
         self.loop = asyncio.new_event_loop()
         self.thread: Optional[threading.Thread] = None

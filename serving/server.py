@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, model_management_pb
 from tensorflow_serving.apis import status_pb2 as serving_status_pb2
 
 from serving.auth import bearer_token_ok
-from serving.config import BatchingParameters
+from serving.config import BatchingParameters, ServingConfigError
 from serving.core import ServingCore, ServingError, status_response
 from serving.metrics import MonitoringConfig, ServingMetrics
 from serving.model_manager import ModelManager
@@ -182,7 +182,7 @@ class EmbeddedServer:
         else:
             self.port = server.add_insecure_port(address)
         if not self.port:
-            raise OSError(f"cannot bind {address}")
+            raise ServingConfigError(f"cannot bind {address} (in use, or not an address of this machine)")
         return server
 
     def _set_health(self, name: str, available: bool):

@@ -47,12 +47,15 @@ def demo_dir(tmp_path_factory):
     return str(out)
 
 
-def run_cli(*args, timeout=300):
+WAVEGAN = os.path.join(os.path.dirname(sys.executable), "wavegan")  # the installed console command
+CLI_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+
+
+def run_cli(*args, timeout=300, env=None):
     """Runs the installed `wavegan` command; returns CompletedProcess."""
     import subprocess
-    exe = os.path.join(os.path.dirname(sys.executable), "wavegan")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run([WAVEGAN, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env=env or CLI_ENV)
 
 
 def random_audio_dataset(cfg, n=16, seed=0):

@@ -2,14 +2,13 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import run_cli
+from tests.conftest import WAVEGAN, run_cli
 
 TINY = ["--model-size", "4", "--batch-size", "4", "--d-updates", "1", "--shuffle-buffer", "8"]
 
@@ -72,10 +71,20 @@ def test_user_errors_are_one_line_with_exit_code_2(args, needle):
     assert "Traceback" not in result.stderr
 
 
+def test_stderr_has_only_what_the_user_needs_and_v_shows_the_traceback():
+    plain_env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")}
+    result = run_cli("serve", "--model-base", "/nonexistent", env=plain_env)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and lines == ["wavegan serve: error: model base path not found: /nonexistent"], \
+        result.stderr  # no TensorFlow start-up notices (cuFFT, oneDNN) before it
+    verbose = run_cli("-v", "serve", "--model-base", "/nonexistent", env=plain_env)
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr and "CLIError" in verbose.stderr
+
+
 def test_sigterm_saves_a_checkpoint_and_rerun_resumes(tmp_path):
     from pipeline.demo_data import make_demo_data
     make_demo_data(str(tmp_path / "data"), files_per_class=1, seed=2)
-    exe = os.path.join(os.path.dirname(sys.executable), "wavegan")
+    exe = WAVEGAN
     args = [exe, "train", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run"), *TINY,
             "--checkpoint-every-steps", "100000", "--checkpoint-every-secs", "100000"]
     proc = subprocess.Popen(args + ["--steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

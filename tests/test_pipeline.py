@@ -3,7 +3,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -16,7 +15,7 @@ from pipeline.config import PipelineConfig
 from pipeline.demo_data import make_demo_data
 from pipeline.runner import PipelineError, run_local
 from serving.model_dirs import versions
-from tests.conftest import run_cli, tiny_config
+from tests.conftest import WAVEGAN, run_cli, tiny_config
 
 TINY_MODEL = {"model_size": 4, "batch_size": 4, "d_updates": 1}
 
@@ -164,7 +163,7 @@ def test_killing_a_run_mid_training_leaves_the_serving_dir_intact(tmp_path):
     run_local(cfg, out=lambda line: None)
     with open(tmp_path / "config.json", "w") as f:
         json.dump({**json.loads(cfg.to_json()), "train_steps": 100000}, f)
-    exe = os.path.join(os.path.dirname(sys.executable), "wavegan")
+    exe = WAVEGAN
     proc = subprocess.Popen([exe, "pipeline", "run", "--config", str(tmp_path / "config.json")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), start_new_session=True)

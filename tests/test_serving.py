@@ -19,7 +19,7 @@ from models.wavegan import Generator
 from serving.config import BatchingParameters, model_config
 from serving.model_dirs import push
 from serving.server import EmbeddedServer, ServerOptions
-from tests.conftest import tiny_config
+from tests.conftest import CLI_ENV, WAVEGAN, tiny_config
 
 LATENT = 100
 
@@ -297,7 +297,6 @@ def _free_port():
 
 
 def _http_json(url):
-    import json
     import urllib.request
     with urllib.request.urlopen(url, timeout=30) as response:
         return response.read().decode()
@@ -309,8 +308,7 @@ def test_serve_and_synth_commands_write_playable_wavs(tmp_path):
     base = str(tmp_path / "digits")
     export_tiny_model(os.path.join(base, "1"), tiny_config(sample_rate=8000))
     port, rest_port = _free_port(), _free_port()
-    exe = os.path.join(os.path.dirname(os.sys.executable), "wavegan")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    exe, env = WAVEGAN, CLI_ENV
     monitoring = os.path.join(os.path.dirname(os.path.dirname(__file__)), "serving", "deploy", "monitoring.config")
     server = subprocess.Popen([exe, "serve", "--model-base", base, "--model-name", "wavegan", "--port", str(port),
                                "--rest-port", str(rest_port), "--monitoring-config", monitoring], env=env,
@@ -352,8 +350,7 @@ def test_serve_and_synth_commands_write_playable_wavs(tmp_path):
 
 
 def test_serve_warns_when_the_model_base_holds_no_versions(tmp_path):
-    exe = os.path.join(os.path.dirname(os.sys.executable), "wavegan")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    exe, env = WAVEGAN, CLI_ENV
     server = subprocess.Popen([exe, "serve", "--model-base", str(tmp_path), "--port", str(_free_port())], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
