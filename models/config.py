@@ -135,11 +135,12 @@ class WaveGANConfig(_ConfigBase):
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_class=None, title="model and training options",
-                     skip: tuple = ()) -> None:
-    """Adds one --flag per config field (dashes for underscores), default None = unset."""
+                     skip: tuple = (), only: tuple = ()) -> None:
+    """Adds one --flag per config field (dashes for underscores), default None = unset;
+    `only` limits it to those fields (e.g. the audio format fields that ingest needs)."""
     group = parser.add_argument_group(title)
     for f in fields(config_class or WaveGANConfig):
-        if f.name in skip:
+        if f.name in skip or (only and f.name not in only):
             continue
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help", "") + (f" (default {f.default})" if f.default != "" else "")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import List
+import tempfile
+from typing import List, NoReturn
 
 
 def binary() -> str:
@@ -27,6 +28,14 @@ def command(model_config_file: str, port: int, batching_file: str = "", monitori
     return args
 
 
-def exec_tf_serving(args: List[str]) -> None:
-    """Replaces this process with tensorflow_model_server."""
+def run_instead(server_config, model_config_file: str, port: int, rest_port: int = 0, batching_file: str = "",
+                monitoring_file: str = "") -> NoReturn:
+    """Replaces this process with tensorflow_model_server on these settings. A config with no file
+    of its own (--model-base) is written to a private temporary folder for the binary to read."""
+    if not model_config_file:
+        from serving.config import write_model_config
+        model_config_file = os.path.join(tempfile.mkdtemp(prefix="wavegan-serving-"), "models.config")
+        write_model_config(server_config, model_config_file)
+    args = command(model_config_file, port, batching_file, monitoring_file, rest_port=rest_port)
+    print("running " + " ".join(args), flush=True)
     os.execv(args[0], args)
