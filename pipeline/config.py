@@ -30,6 +30,7 @@ class PipelineConfig(_ConfigBase):
     max_clipped_fraction: float = field(default=0.2, metadata={"help": "sanity: most clips allowed to clip"})
     max_clip_ratio: float = field(default=0.01, metadata={"help": "schema: max clipped-sample ratio per slice"})
     min_rms_db: float = field(default=-50.0, metadata={"help": "schema: min slice RMS level, dBFS"})
+    allow_anomalies: str = field(default="", metadata={"help": "train despite validation anomalies in these features (comma-separated, or 'all')"})
     trainer_gpus: int = field(default=1, metadata={"help": "GPUs the Kubeflow trainer step requests"})
     trainer_accelerator: str = field(default="nvidia.com/gpu", metadata={"help": "accelerator type (Vertex: e.g. NVIDIA_TESLA_T4)"})
     image: str = field(default="wavegan-pipeline:latest", metadata={"help": "container image for Kubeflow"})

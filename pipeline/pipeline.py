@@ -1,7 +1,7 @@
 """The TFX pipeline, one definition for the local runner and the Kubeflow compiler:
 
-AudioExampleGen -> StatisticsGen -> AudioSchemaGen -> ExampleValidator -> Trainer
--> JudgeTrainer -> WaveGANEvaluator (bless vs the model in service) -> ServingCheck -> AudioPusher.
+AudioExampleGen -> StatisticsGen -> AudioSchemaGen -> ExampleValidator -> AnomalyGate
+-> JudgeTrainer -> Trainer -> WaveGANEvaluator (bless vs the model in service) -> ServingCheck -> AudioPusher.
 
 No Resolver node: the baseline and the warm start are found by listing the serving
 directory, which both runners can read.
@@ -12,6 +12,7 @@ import os
 
 from tfx import v1 as tfx
 
+from components.anomaly_gate import AnomalyGate
 from components.audio_example_gen import AudioExampleGen
 from components.audio_schema import AudioSchemaGen
 from components.evaluator import WaveGANEvaluator
@@ -49,7 +50,8 @@ def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool 
                                                         schema=schema_gen.outputs["schema"])
     components = [example_gen, statistics_gen, schema_gen, example_validator]
     if not data_only:
-        components += _model_components(cfg, target, example_gen, schema_gen)
+        gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"], allow_anomalies=cfg.allow_anomalies)
+        components += [gate, *_model_components(cfg, target, example_gen, schema_gen, gate)]
     beam_args = [f"--direct_num_workers={cfg.beam_workers}"]
     if cfg.beam_workers > 1:
         beam_args.append("--direct_running_mode=multi_processing")
@@ -60,11 +62,12 @@ def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool 
         beam_pipeline_args=beam_args)
 
 
-def _model_components(cfg: PipelineConfig, target: str, example_gen, schema_gen) -> list:
+def _model_components(cfg: PipelineConfig, target: str, example_gen, schema_gen, gate) -> list:
     model_cfg = cfg.model_config()
     judge_cache = os.path.join(cfg.pipeline_root, JUDGE_CACHE)
     judge_trainer = JudgeTrainer(examples=example_gen.outputs["examples"], model_config=model_cfg.to_json(),
                                  cache_dir=judge_cache, epochs=cfg.judge_epochs)
+    judge_trainer.add_upstream_node(gate)  # nothing is trained on data that failed validation
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=example_gen.outputs["examples"],
@@ -74,6 +77,7 @@ def _model_components(cfg: PipelineConfig, target: str, example_gen, schema_gen)
         custom_config={"model_config": model_cfg.to_json(), "judge_cache_dir": judge_cache,
                        "warm_start_base": cfg.serving_model_base if cfg.warm_start else ""})
     trainer.add_upstream_node(judge_trainer)  # its judge (cached) scores evaluations during training
+    trainer.add_upstream_node(gate)
     evaluator = WaveGANEvaluator(model=trainer.outputs["model"], model_run=trainer.outputs["model_run"],
                                  examples=example_gen.outputs["examples"],
                                  judge=judge_trainer.outputs["judge"],

@@ -132,14 +132,10 @@ def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
         summary["span"] = _prop(examples, "span") if examples else None
     anomalies = _latest(store, "ExampleAnomalies", since_ms)
     if anomalies:
-        from tensorflow_metadata.proto.v0 import anomalies_pb2
-        found = set()
-        for split in ("train", "eval"):
-            path = os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
-            if os.path.exists(path):
-                with open(path, "rb") as f:
-                    found |= set(anomalies_pb2.Anomalies.FromString(f.read()).anomaly_info)
+        from components.anomaly_gate import blocking, read_anomalies
+        found = read_anomalies(anomalies.uri)
         summary["anomalies"] = sorted(found)
+        summary["anomalies_allowed"] = sorted(set(found) - set(blocking(found, cfg.allow_anomalies)))
     evaluation = _latest(store, "ModelEvaluation", since_ms)
     if evaluation:
         with open(os.path.join(evaluation.uri, "metrics.json")) as f:
@@ -176,7 +172,11 @@ def format_summary(summary: dict) -> str:
                      f"skipped, {ingest['slices']} slices, {ingest['audio_seconds']:.1f} s, "
                      f"labels {ingest['labels'] or 'none'}")
     if "anomalies" in summary:
-        lines.append(f"validation: {'anomalies in ' + ', '.join(summary['anomalies']) if summary['anomalies'] else 'no anomalies'}")
+        found, allowed = summary["anomalies"], summary.get("anomalies_allowed", [])
+        line = f"anomalies in {', '.join(found)}" if found else "no anomalies"
+        if allowed:
+            line += f" (allowed by allow_anomalies: {', '.join(allowed)})"
+        lines.append(f"validation: {line}")
     evaluation = summary.get("evaluation")
     if evaluation:
         judge = evaluation.get("judge", {})

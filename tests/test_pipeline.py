@@ -157,6 +157,18 @@ def test_bad_data_fails_naming_the_step_and_the_next_run_succeeds(tmp_path):
         "wavegan pipeline: error: data root not found")
 
 
+def test_anomalies_stop_training_unless_allowed(tmp_path):
+    from pipeline.runner import format_summary
+    cfg = pipeline_config(tmp_path, min_rms_db=0.0)  # every slice is quieter than 0 dBFS: an rms anomaly
+    make_demo_data(os.path.join(cfg.data_root, "span-1"), files_per_class=3, seed=0)
+    with pytest.raises(PipelineError, match=r"step AnomalyGate failed: .*anomalies.*rms.*allow_anomalies"):
+        run_local(cfg, out=lambda line: None)
+    assert versions(cfg.serving_model_base) == []  # nothing trained, nothing pushed
+    allowed = run_local(cfg.replace(allow_anomalies="rms"), out=lambda line: None)
+    assert allowed["pushed"] and "rms" in allowed["anomalies"] and allowed["anomalies_allowed"] == ["rms"]
+    assert "allowed by allow_anomalies: rms" in format_summary(allowed)
+
+
 def test_killing_a_run_mid_training_leaves_the_serving_dir_intact(tmp_path):
     cfg = pipeline_config(tmp_path)
     make_demo_data(os.path.join(cfg.data_root, "span-1"), files_per_class=3, seed=0)
