@@ -28,6 +28,7 @@ setup(
         "aiohttp",             # the embedded server's REST door
         "orjson",              # fast JSON for 16,384-sample clips
         "prometheus-client",   # /monitoring/prometheus/metrics
+        "croniter",            # cron expressions for local and Kubeflow schedules
     ],
     package_data={"serving": ["studio/*.html", "studio/*.js", "studio/*.css", "deploy/*.config",
                               "deploy/*.yaml", "deploy/kubernetes/*.yaml"]},

@@ -41,43 +41,35 @@ def parse_every(text: str) -> int:
     return int(match.group(1)) * UNITS[match.group(2)]
 
 
-def _cron_field(text: str, low: int, high: int) -> set:
-    values = set()
-    for part in text.split(","):
-        match = re.fullmatch(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?", part)
-        if not match:
-            raise ScheduleError(f"invalid cron field {text!r}")
-        span, step = match.group(1), int(match.group(2) or 1)
-        start, end = (low, high) if span == "*" else (
-            (int(span.split("-")[0]), int(span.split("-")[-1])))
-        if not (low <= start <= end <= high) or step < 1:
-            raise ScheduleError(f"cron field {text!r} out of range {low}-{high}")
-        values.update(range(start, end + 1, step))
-    return values
-
-
 class Cron:
-    """Standard 5-field cron (minute hour day-of-month month day-of-week, 0 = Sunday)."""
+    """A cron expression, read by croniter as cron reads it: 5 fields (m h dom mon dow), names
+    (`mon`, `jan`), `@daily`-style aliases, and day-of-month OR day-of-week when both are set;
+    or KFP's 6 fields with seconds first (s m h dom mon dow), so one expression serves both schedulers."""
 
     def __init__(self, expression: str):
-        parts = expression.split()
-        if len(parts) != 5:
-            raise ScheduleError(f"invalid cron expression {expression!r}: need 5 fields")
-        limits = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 6)]
-        self.fields = [_cron_field(p, lo, hi) for p, (lo, hi) in zip(parts, limits)]
-
-    def matches(self, when: dt.datetime) -> bool:
-        minute, hour, dom, month, dow = self.fields
-        return (when.minute in minute and when.hour in hour and when.day in dom and when.month in month
-                and (when.isoweekday() % 7) in dow)
+        from croniter import croniter
+        self.expression = " ".join((expression or "").split())
+        self.with_seconds = len(self.expression.split()) == 6
+        if not croniter.is_valid(self.expression, second_at_beginning=self.with_seconds):
+            raise ScheduleError(f"invalid cron expression {expression!r}: use 5 fields (m h dom mon dow, e.g. "
+                                f"'0 3 * * *'), 6 with seconds first, or @hourly/@daily/@weekly/@monthly")
 
     def next_after(self, when: dt.datetime) -> dt.datetime:
-        candidate = when.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-        for _ in range(366 * 24 * 60):
-            if self.matches(candidate):
-                return candidate
-            candidate += dt.timedelta(minutes=1)
-        raise ScheduleError("cron expression never matches")
+        from croniter import croniter
+        return croniter(self.expression, when, second_at_beginning=self.with_seconds).get_next(dt.datetime)
+
+    def for_kubeflow(self) -> str:
+        """KFP's 6-field form (seconds first) of this expression."""
+        if self.with_seconds:
+            return self.expression
+        if self.expression.startswith("@"):
+            return KFP_ALIASES[self.expression.lower()]
+        return "0 " + self.expression
+
+
+KFP_ALIASES = {"@yearly": "0 0 0 1 1 *", "@annually": "0 0 0 1 1 *", "@monthly": "0 0 0 1 * *",
+               "@weekly": "0 0 0 * * 0", "@daily": "0 0 0 * * *", "@midnight": "0 0 0 * * *",
+               "@hourly": "0 0 * * * *"}
 
 
 def input_fingerprint(cfg: PipelineConfig) -> str:

@@ -19,7 +19,8 @@ def test_kubeflow_spec_has_every_component_and_the_trainer_gpu(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     component = kfp.components.load_component_from_file(str(out))  # kfp's own loader
     spec = component.pipeline_spec
-    expected = {"AudioExampleGen", "StatisticsGen", "AudioSchemaGen", "ExampleValidator", "JudgeTrainer", "Trainer",
+    expected = {"AudioExampleGen", "StatisticsGen", "AudioSchemaGen", "ExampleValidator", "AnomalyGate",
+                "JudgeTrainer", "Trainer",
                 "WaveGANEvaluator", "ServingCheck", "AudioPusher"}
     assert set(spec.root.dag.tasks) == expected
     from google.protobuf import json_format
@@ -41,9 +42,16 @@ def test_intervals_and_cron_expressions():
     assert nightly.next_after(dt.datetime(2026, 1, 1, 3, 0, 30)) == dt.datetime(2026, 1, 2, 3, 0)
     weekdays = Cron("*/15 9-17 * * 1-5")
     assert weekdays.next_after(dt.datetime(2026, 11, 28, 12, 0)) == dt.datetime(2026, 11, 30, 9, 0)  # Sat -> Mon
-    for bad in ("* * *", "61 * * * *", "a b c d e"):
+    for bad in ("* * *", "61 * * * *", "a b c d e", "", "@fortnightly"):
         with pytest.raises(ScheduleError):
             Cron(bad)
+    start = dt.datetime(2026, 11, 24, 10, 0, 30)  # a Tuesday
+    assert Cron("@daily").next_after(start) == dt.datetime(2026, 11, 25, 0, 0)
+    assert Cron("0 9 * * mon").next_after(start) == dt.datetime(2026, 11, 30, 9, 0)  # names
+    assert Cron("0 0 13 * fri").next_after(start) == dt.datetime(2026, 11, 27, 0, 0)  # dom OR dow, as cron does
+    assert Cron("15 0 3 * * *").next_after(start) == dt.datetime(2026, 11, 25, 3, 0, 15)  # KFP: seconds first
+    assert Cron("0 3 * * *").for_kubeflow() == "0 0 3 * * *" and Cron("@hourly").for_kubeflow() == "0 0 * * * *"
+    assert Cron("15 0 3 * * *").for_kubeflow() == "15 0 3 * * *"
 
 
 def test_scheduler_runs_only_when_a_new_span_arrives(tmp_path):

@@ -56,13 +56,13 @@ def cmd_pipeline_compile(args):
 
 def cmd_pipeline_schedule(args):
     from pipeline.kubeflow import schedule_kubeflow
-    from pipeline.schedule import parse_every
+    from pipeline.schedule import Cron, parse_every
     if bool(args.every) == bool(args.cron):
         raise CLIError("give exactly one of --every or --cron")
     if not os.path.exists(args.package):
         raise CLIError(f"pipeline package not found: {args.package}")
     try:
-        run_id = schedule_kubeflow(args.package, args.host, cron=args.cron or "",
+        run_id = schedule_kubeflow(args.package, args.host, cron=Cron(args.cron).for_kubeflow() if args.cron else "",
                                    every_seconds=parse_every(args.every) if args.every else 0,
                                    experiment=args.experiment)
     except Exception as error:  # noqa: BLE001 - the KFP API's many failure types, one line
@@ -110,7 +110,7 @@ def _kubeflow_schedule_parser(pipeline_sub):
     p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
     p.add_argument("--package", default="pipeline.yaml", help="compiled pipeline (wavegan pipeline compile)")
     p.add_argument("--every", help="interval: 30m, 6h, 1d")
-    p.add_argument("--cron", help="cron expression (KFP's 6 fields: s m h dom mon dow)")
+    p.add_argument("--cron", help="cron expression: 5 fields ('0 3 * * *'), KFP's 6 (seconds first) or @daily")
     p.add_argument("--experiment", default="wavegan")
     p.set_defaults(func=cmd_pipeline_schedule)
 
@@ -118,7 +118,7 @@ def _kubeflow_schedule_parser(pipeline_sub):
 def _schedule_parser(sub):
     p = sub.add_parser("schedule", help="retrain locally whenever new audio arrives, on a schedule")
     p.add_argument("--every", help="check interval: 30m, 6h, 1d")
-    p.add_argument("--cron", help="5-field cron expression, e.g. '0 3 * * *'")
+    p.add_argument("--cron", help="cron expression: 5 fields ('0 3 * * *'), 6 with seconds first, or @daily")
     p.add_argument("--max-checks", type=int, default=0, help="stop after N checks (0 = run forever)")
     _add_pipeline_flags(p)
     p.set_defaults(func=cmd_schedule)
