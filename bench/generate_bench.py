@@ -19,7 +19,7 @@ import tensorflow as tf  # noqa: E402
 
 from bench.common import generator_gflop, matmul_gflops, median_seconds, write_results  # noqa: E402
 from models.config import WaveGANConfig  # noqa: E402
-from models.export import export_generator, load_exported  # noqa: E402
+from models.export import SERVING_SIGNATURE, export_generator, load_exported  # noqa: E402
 from models.wavegan import Generator  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def main():
     generator = Generator(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         model, _ = load_exported(export_generator(generator, cfg, os.path.join(tmp, "m")))
-        serve = model.signatures["serving_default"]
+        serve = model.signatures[SERVING_SIGNATURE]
         baseline = transposed_conv_baseline(generator)
         peak = matmul_gflops()
         flop = generator_gflop(cfg)

@@ -135,7 +135,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
     from models.config import WaveGANConfig
-    from models.export import export_generator
+    from models.export import SERVING_SIGNATURE, export_generator
     from models.wavegan import Generator
     from serving.client import SynthesisClient
     cfg = WaveGANConfig(model_size=args.model_size)
@@ -143,7 +143,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         base = os.path.join(tmp, "wavegan")
         export_generator(Generator(cfg), cfg, os.path.join(base, "1"))
-        local = tf.saved_model.load(os.path.join(base, "1")).signatures["serving_default"]
+        local = tf.saved_model.load(os.path.join(base, "1")).signatures[SERVING_SIGNATURE]
         clip = local(z=tf.constant(np.zeros([1, cfg.latent_dim], np.float32)))["audio"].numpy()
         encode_ms = json_ms(clip)
         server, port, rest_port = start_server(base)

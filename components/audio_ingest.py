@@ -159,7 +159,7 @@ class AudioToExamples(beam.DoFn):
             yield self._report(path, "ok", "", count, slicer.dropped_silent, slicer.duration)
 
 
-def summarise(records: list, data_root: str, vocabulary: list) -> dict:
+def summarize(records: list, data_root: str, vocabulary: list) -> dict:
     """The ingest report: totals and every skipped file with its reason."""
     records = sorted(records, key=lambda r: r["path"])
     return {
@@ -181,7 +181,7 @@ def write_report(records: list, path: str, data_root: str, vocabulary: list) -> 
     import tensorflow as tf
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(summarise(records, data_root, vocabulary), indent=2))
+        f.write(json.dumps(summarize(records, data_root, vocabulary), indent=2))
 
 
 @beam.ptransform_fn

@@ -19,6 +19,7 @@ import os
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation, ModelRun
+from tfx.utils import path_utils
 
 from components.artifacts import Judge
 
@@ -111,7 +112,7 @@ def WaveGANEvaluator(model: InputArtifact[Model], model_run: InputArtifact[Model
     from components.storage import local_folder
     from models.export import load_exported
     from serving.model_dirs import latest_version_dir
-    candidate = os.path.join(model.uri, "Format-Serving")
+    candidate = path_utils.serving_model_dir(model.uri)
     reference = build_reference(examples.uri, load_exported(candidate)[1], load_judge(judge.uri))
     result = evaluate(candidate, latest_version_dir(serving_model_base), examples.uri, num_clips, seed,
                       max_silent_fraction, max_clipped_fraction, fd_tolerance, reference=reference)

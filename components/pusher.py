@@ -7,6 +7,7 @@ see half-copied; this one stages and renames (serving.model_dirs.push).
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import InfraBlessing, Model, ModelBlessing, PushedModel
+from tfx.utils import path_utils
 
 
 @component
@@ -25,7 +26,7 @@ def AudioPusher(model: InputArtifact[Model], model_blessing: InputArtifact[Model
         pushed_model.set_int_custom_property("pushed", 0)
         pushed_model.set_string_custom_property("reason", why)
         return
-    version = push(os.path.join(model.uri, "Format-Serving"), serving_model_base)
+    version = push(path_utils.serving_model_dir(model.uri), serving_model_base)
     destination = os.path.join(serving_model_base, str(version))
     logging.info("pushed version %d to %s", version, destination)
     pushed_model.set_int_custom_property("pushed", 1)

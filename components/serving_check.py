@@ -17,7 +17,10 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import InfraBlessing, Model
 
+from tfx.utils import path_utils
+
 from models.errors import first_line
+from models.export import SAMPLE_SIGNATURE, SERVING_SIGNATURE
 
 CHECK_MODEL_NAME = "candidate"
 
@@ -29,7 +32,7 @@ def _requests(cfg, batch_size):
     if cfg.conditional:
         serve["label"] = np.arange(batch_size, dtype=np.int32) % cfg.num_classes
         sample["label"] = np.int32(0)
-    return [("serving_default", serve), ("sample", sample)]
+    return [(SERVING_SIGNATURE, serve), (SAMPLE_SIGNATURE, sample)]
 
 
 def check_model(model_dir: str, batch_size: int = 4) -> str:
@@ -57,7 +60,7 @@ def check_model(model_dir: str, batch_size: int = 4) -> str:
             states = client.status()
             if not states or states[-1].status.error_message:
                 return f"failed to load: {states[-1].status.error_message if states else 'no version'}"
-            if {"serving_default", "sample"} - set(client.signatures()):
+            if {SERVING_SIGNATURE, SAMPLE_SIGNATURE} - set(client.signatures()):
                 return f"missing signatures (has {sorted(client.signatures())})"
             for signature, inputs in _requests(cfg, batch_size):
                 audio = client.predict(signature, inputs)[0]["audio"]
@@ -83,7 +86,7 @@ def check_model(model_dir: str, batch_size: int = 4) -> str:
 def ServingCheck(model: InputArtifact[Model], blessing: OutputArtifact[InfraBlessing],
                  batch_size: Parameter[int] = 4):
     import tensorflow as tf
-    problem = check_model(os.path.join(model.uri, "Format-Serving"), batch_size)
+    problem = check_model(path_utils.serving_model_dir(model.uri), batch_size)
     blessing.set_int_custom_property("blessed", int(not problem))
     blessing.set_string_custom_property("reason", problem or "served every signature")
     with tf.io.gfile.GFile(os.path.join(blessing.uri, "INFRA_NOT_BLESSED" if problem else "INFRA_BLESSED"),

@@ -21,7 +21,7 @@ from models.errors import WaveGANError
 
 CONFIG_ASSET = "wavegan_config.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
-SERVING_SIGNATURE = "serving_default"
+SERVING_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # "serving_default"
 SAMPLE_SIGNATURE = "sample"
 
 

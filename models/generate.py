@@ -10,7 +10,7 @@ import tensorflow as tf
 from models.audio import write_wav
 from models.config import ConfigError
 from models.errors import PathError
-from models.export import load_exported
+from models.export import SAMPLE_SIGNATURE, load_exported
 from models.train import CHECKPOINT_DIR, load_run_config, preview_latents
 from models.wavegan import Generator
 
@@ -27,7 +27,7 @@ def generate_wavs(model_dir: str, out_dir: str, n: int = 16, seed: int = 0, labe
         raise ConfigError("this model is unconditional: it takes no label")
     if label is not None and not 0 <= label < cfg.num_classes:
         raise ConfigError(f"label {label} out of range [0, {cfg.num_classes})")
-    sample = model.signatures["sample"]
+    sample = model.signatures[SAMPLE_SIGNATURE]
     os.makedirs(out_dir, exist_ok=True)
     inputs = {"count": tf.constant(n, tf.int32), "seed": tf.constant(seed, tf.int64)}
     if cfg.conditional:
@@ -45,7 +45,7 @@ def sample_clips(model_dir: str, count: int, seed: int = 0):
     """(audio [count, slice_len, ch], labels [count] or None) from an exported model's `sample`
     signature; a conditional model gets the classes in equal shares (class k from seed + k)."""
     model, cfg = load_exported(model_dir)
-    sample = model.signatures["sample"]
+    sample = model.signatures[SAMPLE_SIGNATURE]
     if not cfg.conditional:
         audio = sample(count=tf.constant(count), seed=tf.constant(seed, tf.int64))["audio"].numpy()
         return audio, None

@@ -10,6 +10,8 @@ import sys
 import time
 from typing import Callable
 
+from components.audio_ingest import REPORT_FILE
+from components.evaluator import METRICS_FILE
 from models.errors import WaveGANError, first_line
 from pipeline.config import PipelineConfig
 
@@ -124,7 +126,7 @@ def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
     summary = {}
     report = _latest(store, "wavegan.IngestReport", since_ms)
     if report:
-        with open(os.path.join(report.uri, "ingest_report.json")) as f:
+        with open(os.path.join(report.uri, REPORT_FILE)) as f:
             ingest = json.load(f)
         summary["ingest"] = {k: ingest[k] for k in ("files_ok", "files_partial", "files_skipped", "slices",
                                                       "audio_seconds", "labels")}
@@ -138,7 +140,7 @@ def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
         summary["anomalies_allowed"] = sorted(set(found) - set(blocking(found, cfg.allow_anomalies)))
     evaluation = _latest(store, "ModelEvaluation", since_ms)
     if evaluation:
-        with open(os.path.join(evaluation.uri, "metrics.json")) as f:
+        with open(os.path.join(evaluation.uri, METRICS_FILE)) as f:
             summary["evaluation"] = json.load(f)
         summary["report"] = _prop(evaluation, "report")
     infra = _latest(store, "InfraBlessing", since_ms)

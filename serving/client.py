@@ -8,6 +8,8 @@ import numpy as np
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
+from models.export import SAMPLE_SIGNATURE, SERVING_SIGNATURE
+
 
 def make_tensor_proto(value: np.ndarray):
     import tensorflow as tf
@@ -55,7 +57,7 @@ class SynthesisClient:
         inputs = {"z": np.asarray(z, np.float32)}
         if labels is not None:
             inputs["label"] = np.asarray(labels, np.int32)
-        return self.predict("serving_default", inputs, **kwargs)[0]["audio"]
+        return self.predict(SERVING_SIGNATURE, inputs, **kwargs)[0]["audio"]
 
     def draw(self, count: int, seed: int, label: Optional[int] = None, **kwargs) -> dict:
         """Every output of the sample signature: audio [count, slice_len, ch], z and the model's facts
@@ -63,7 +65,7 @@ class SynthesisClient:
         inputs = {"count": np.int32(count), "seed": np.int64(seed)}
         if label is not None:
             inputs["label"] = np.int32(label)
-        return self.predict("sample", inputs, **kwargs)[0]
+        return self.predict(SAMPLE_SIGNATURE, inputs, **kwargs)[0]
 
     def sample(self, count: int, seed: int, label: Optional[int] = None, **kwargs) -> np.ndarray:
         """audio [count, slice_len, ch] drawn by the server from a seed."""

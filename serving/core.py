@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import os
+import re
 import time
 from typing import Callable, Dict, Optional
 
@@ -46,6 +47,19 @@ def status_response(statuses) -> get_model_status_pb2.GetModelStatusResponse:
         entry.status.CopyFrom(serving_status_pb2.StatusProto(error_code=13 if status.error else 0,
                                                              error_message=status.error))
     return response
+
+
+def model_error(message: str) -> str:
+    """The line of a TensorFlow error that says what is wrong with the input, for the client:
+    an assertion's own message (the model's checks, e.g. a label out of range), else the
+    last line that is not graph bookkeeping (node names, stack-trace notices)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("assertion failed:"):
+            found = re.search(r"\[([^\]]*)\]", line)
+            return found.group(1) if found else line
+    useful = [line for line in lines if not line.startswith(("[[", "Detected at node", "<stack", "Graph execution"))]
+    return useful[-1] if useful else first_line(message)
 
 
 _RUNNER = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="model-call")
@@ -129,11 +143,6 @@ class ServingCore:
         if batch > self.max_batch_size:
             raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                f"batch of {batch} is over the limit of {self.max_batch_size}")
-        if servable.num_classes and "label" in inputs:
-            labels = np.asarray(inputs["label"])
-            if labels.size and (labels.min() < 0 or labels.max() >= servable.num_classes):
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"label out of range [0, {servable.num_classes})")
         return inputs
 
     def _run(self, servable, signature, inputs, timeout_s):
@@ -151,4 +160,4 @@ class ServingCore:
         except QueueFull as error:
             raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)) from None
         except tf.errors.InvalidArgumentError as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, first_line(error.message)) from None
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, model_error(error.message)) from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
 import numpy as np
+from tensorflow.python.saved_model.signature_constants import DEFAULT_SERVING_SIGNATURE_DEF_KEY
 
 from models.errors import first_line
 from serving.batching import Batcher
@@ -24,7 +25,7 @@ from serving.config import BatchingParameters
 log = logging.getLogger(__name__)
 
 LOADING, AVAILABLE, UNLOADING, END = "LOADING", "AVAILABLE", "UNLOADING", "END"
-BATCHED_SIGNATURE = "serving_default"
+BATCHED_SIGNATURE = DEFAULT_SERVING_SIGNATURE_DEF_KEY  # the signature TF Serving batches
 
 
 class NotFound(LookupError):
@@ -39,7 +40,6 @@ class Servable:
     model: object
     signatures: dict
     input_specs: dict            # signature -> {input name: tf.TensorSpec}
-    num_classes: int = 0         # from the WaveGAN config asset; 0 = unconditional or unknown
     batcher: Optional[Batcher] = None
 
     def call(self, signature: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -85,16 +85,11 @@ def _replay_warmup(servable: Servable) -> None:
 
 def load_servable(name: str, version: int, path: str, batching: Optional[BatchingParameters],
                   batch_observer: Optional[Callable[[str, int], None]] = None) -> Servable:
-    import json
     import tensorflow as tf
     model = tf.saved_model.load(path)
     signatures = dict(model.signatures)
     specs = {sig: fn.structured_input_signature[1] for sig, fn in signatures.items()}
-    num_classes = 0
-    config_asset = os.path.join(path, "assets", "wavegan_config.json")
-    if os.path.exists(config_asset):
-        num_classes = int(json.load(open(config_asset)).get("num_classes", 0))
-    servable = Servable(name, version, path, model, signatures, specs, num_classes)
+    servable = Servable(name, version, path, model, signatures, specs)
     _replay_warmup(servable)
     if batching and BATCHED_SIGNATURE in signatures:
         def run_batch(inputs):
