@@ -31,8 +31,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         make_demo_data(os.path.join(tmp, "data", "span-1"), files_per_class=args.files_per_class, seed=0)
         cfg = PipelineConfig(data_root=os.path.join(tmp, "data"), output_dir=os.path.join(tmp, "out"),
-                             train_steps=args.steps, eval_clips=32,
-                             model={"model_size": args.model_size, "batch_size": 16, "summary_every_steps": 10,
+                             eval_clips=32,
+                             model={"steps": args.steps, "model_size": args.model_size, "batch_size": 16, "summary_every_steps": 10,
                                     "checkpoint_every_steps": args.steps, "audio_summary_every_steps": args.steps})
         summary = run_local(cfg, out=lambda line: print(line, flush=True))
     seconds = summary["component_seconds"]

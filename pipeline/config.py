@@ -2,15 +2,20 @@
 
 JSON form: the pipeline's own fields, plus "model" (WaveGANConfig fields) and
 "ingest" (IngestConfig fields), e.g.
-  {"data_root": "audio/", "train_steps": 2000, "model": {"model_size": 32}}
+  {"data_root": "audio/", "model": {"model_size": 32, "steps": 2000}}
+Each value has one home: the step count is model.steps (the Trainer's TrainArgs are
+derived from it), and "model" and "ingest" become typed configs on construction.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field, fields
 
 from models.config import ConfigError, IngestConfig, WaveGANConfig, _ConfigBase
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -21,7 +26,6 @@ class PipelineConfig(_ConfigBase):
     serving_dir: str = field(default="", metadata={"help": "TF Serving base path (default <output_dir>/serving)"})
     model_name: str = field(default="wavegan", metadata={"help": "model name under the serving dir"})
     input_pattern: str = field(default="", metadata={"help": "glob under data_root; default: span-{SPAN}/* if span folders exist, else *"})
-    train_steps: int = field(default=0, metadata={"help": "generator steps (0 = model.steps)"})
     warm_start: bool = field(default=True, metadata={"help": "initialise from the model in service"})
     eval_clips: int = field(default=256, metadata={"help": "clips generated per model for evaluation"})
     judge_epochs: int = field(default=30, metadata={"help": "epochs to train the audio judge (once per data set)"})
@@ -35,29 +39,42 @@ class PipelineConfig(_ConfigBase):
     trainer_accelerator: str = field(default="nvidia.com/gpu", metadata={"help": "accelerator type (Vertex: e.g. NVIDIA_TESLA_T4)"})
     image: str = field(default="wavegan-pipeline:latest", metadata={"help": "container image for Kubeflow"})
     beam_workers: int = field(default=1, metadata={"help": "Beam DirectRunner worker processes"})
-    model: dict = field(default_factory=dict)
-    ingest: dict = field(default_factory=dict)
+    model: WaveGANConfig = field(default_factory=WaveGANConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+
+    def __post_init__(self):
+        if isinstance(self.model, dict):
+            self.model = WaveGANConfig.from_dict(self.model)
+        if isinstance(self.ingest, dict):
+            self.ingest = IngestConfig.from_dict(self.ingest)
+        super().__post_init__()
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        if "train_steps" in values:  # the old home of model.steps
+            values = dict(values)
+            steps = values.pop("train_steps")
+            if steps:
+                values["model"] = {**values.get("model", {}), "steps": steps}
+            log.warning("config: train_steps is now model.steps (--steps); read as model.steps=%s", steps)
+        return super().from_dict(values)
 
     def validate(self) -> "PipelineConfig":
         need = self._need
         need(self.eval_clips >= 2, "eval_clips", "must be at least 2")
-        need(self.train_steps >= 0, "train_steps", "must not be negative")
         need(self.fd_tolerance >= 0, "fd_tolerance", "must not be negative")
         need(0 <= self.max_silent_fraction <= 1, "max_silent_fraction", "must be in [0, 1]")
         need(0 <= self.max_clipped_fraction <= 1, "max_clipped_fraction", "must be in [0, 1]")
         need(self.beam_workers >= 1, "beam_workers", "must be at least 1")
         need(self.judge_epochs >= 1, "judge_epochs", "must be at least 1")
         need(bool(self.model_name) and "/" not in self.model_name, "model_name", "must be a plain name")
-        self.model_config()  # nested configs validate too
-        self.ingest_config()
         return self
 
     def model_config(self) -> WaveGANConfig:
-        cfg = WaveGANConfig.from_dict(self.model)
-        return cfg.replace(steps=self.train_steps) if self.train_steps else cfg
+        return self.model
 
     def ingest_config(self) -> IngestConfig:
-        return IngestConfig.from_dict(self.ingest)
+        return self.ingest
 
     @property
     def pipeline_root(self) -> str:

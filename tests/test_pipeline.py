@@ -17,11 +17,11 @@ from pipeline.runner import PipelineError, run_local
 from serving.model_dirs import versions
 from tests.conftest import WAVEGAN, run_cli, tiny_config
 
-TINY_MODEL = {"model_size": 4, "batch_size": 4, "d_updates": 1}
+TINY_MODEL = {"model_size": 4, "batch_size": 4, "d_updates": 1, "steps": 2}
 
 
 def pipeline_config(tmp_path, **overrides):
-    values = dict(data_root=str(tmp_path / "data"), output_dir=str(tmp_path / "out"), train_steps=2,
+    values = dict(data_root=str(tmp_path / "data"), output_dir=str(tmp_path / "out"),
                   eval_clips=4, fd_tolerance=1e6, judge_epochs=2, model=TINY_MODEL, ingest={"eval_percent": 30})
     values.update(overrides)
     return PipelineConfig(**values)
@@ -174,7 +174,7 @@ def test_killing_a_run_mid_training_leaves_the_serving_dir_intact(tmp_path):
     make_demo_data(os.path.join(cfg.data_root, "span-1"), files_per_class=3, seed=0)
     run_local(cfg, out=lambda line: None)
     with open(tmp_path / "config.json", "w") as f:
-        json.dump({**json.loads(cfg.to_json()), "train_steps": 100000}, f)
+        json.dump({**json.loads(cfg.to_json()), "model": {**TINY_MODEL, "steps": 100000}}, f)
     exe = WAVEGAN
     proc = subprocess.Popen([exe, "pipeline", "run", "--config", str(tmp_path / "config.json")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -77,7 +77,7 @@ def _add_pipeline_flags(p):
     p.add_argument("--config", help="pipeline config JSON (flags override it)")
     p.add_argument("--output", dest="output_dir", help="pipeline root, metadata and serving dir")
     add_config_flags(p, PipelineConfig, "pipeline options", skip=("model", "ingest", "output_dir"))
-    add_config_flags(p, title="model options (model.*)", skip=("steps",))
+    add_config_flags(p, title="model options (model.*)")
     add_config_flags(p, IngestConfig, "ingest options (ingest.*)")
 
 
