@@ -16,13 +16,21 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FSDD = os.path.join(os.path.dirname(REPO), "shared", "data", "fsdd")
 
 
+# The one tiny WaveGAN of the tests (d=4, batch 4, 2 critic updates): small enough for CPU.
+TINY = dict(model_size=4, batch_size=4, d_updates=2, steps=3, checkpoint_every_steps=2, summary_every_steps=1,
+            audio_summary_every_steps=2, shuffle_buffer=16)
+
+
 def tiny_config(**overrides):
-    """A WaveGAN small enough for CPU tests (d=4, batch 4, 2 critic updates)."""
+    """TINY as a WaveGANConfig, with overrides."""
     from models.config import WaveGANConfig
-    values = dict(model_size=4, batch_size=4, d_updates=2, steps=3, checkpoint_every_steps=2,
-                  summary_every_steps=1, audio_summary_every_steps=2, shuffle_buffer=16)
-    values.update(overrides)
-    return WaveGANConfig(**values)
+    return WaveGANConfig(**{**TINY, **overrides})
+
+
+def tiny_flags(**overrides) -> list:
+    """TINY as `wavegan train` flags, with overrides (e.g. steps=1)."""
+    return [str(part) for name, value in {**TINY, **overrides}.items()
+            for part in (f"--{name.replace('_', '-')}", value)]
 
 
 def export_tiny_model(path, cfg=None, seed=0):

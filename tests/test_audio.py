@@ -107,6 +107,7 @@ def test_nan_samples_and_zero_length_audio_are_rejected(tmp_path):
         load_audio(empty_path, 16000)
 
 
+@pytest.mark.e2e
 def test_m4a_decodes_through_ffmpeg_when_installed(tmp_path):
     import shutil
     import subprocess

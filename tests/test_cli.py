@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import WAVEGAN, run_cli
+from tests.conftest import WAVEGAN, run_cli, tiny_flags
 
-TINY = ["--model-size", "4", "--batch-size", "4", "--d-updates", "1", "--shuffle-buffer", "8"]
+pytestmark = pytest.mark.e2e  # every test here runs the wavegan command, a browser or a whole pipeline
+
+TINY = tiny_flags(d_updates=1, shuffle_buffer=8)
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,7 @@ def test_warmup_requests_are_valid_prediction_logs(exported):
         assert outputs["audio"].shape[0] == 1
 
 
+@pytest.mark.e2e
 def test_saved_model_cli_describes_the_signatures(exported):
     _, _, path = exported
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")

@@ -11,7 +11,7 @@ from components.audio_example_gen import run_standalone
 from components.audio_ingest import IngestError
 from models import schema
 from models.config import IngestConfig, WaveGANConfig
-from tests.conftest import FSDD, run_cli
+from tests.conftest import FSDD, run_cli, tiny_flags
 from tests.test_audio import tone
 
 MODEL = WaveGANConfig(model_size=4)
@@ -186,6 +186,7 @@ def test_segmentation_options(tmp_path):
     assert first["slices"] == 2  # one per file
 
 
+@pytest.mark.e2e
 def test_no_valid_audio_fails_with_one_clear_line(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -221,6 +222,7 @@ def test_fsdd_spoken_digits(tmp_path):
         assert feature(example, schema.LABEL_NAME)[0].decode() == source.split("_")[0]
 
 
+@pytest.mark.e2e
 def test_cli_ingest_then_train_on_the_tfrecords(tmp_path):
     data = str(tmp_path / "data")
     write_good_files(data, n=6)
@@ -228,6 +230,5 @@ def test_cli_ingest_then_train_on_the_tfrecords(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "6 files ok" in result.stdout
     result = run_cli("train", "--tfrecords", str(tmp_path / "ingested" / "examples" / "Split-*" / "*.gz"),
-                     "--out", tmp_path / "run", "--steps", "1", "--model-size", "4", "--batch-size", "2",
-                     "--d-updates", "1", "--num-classes", "2")
+                     "--out", tmp_path / "run", *tiny_flags(steps=1, batch_size=2, d_updates=1), "--num-classes", "2")
     assert result.returncode == 0, result.stderr[-2000:]

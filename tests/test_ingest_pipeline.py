@@ -1,11 +1,16 @@
 """AudioExampleGen inside a real LocalDagRunner pipeline: spans and data validation."""
 import os
 
+import pytest
+
 import numpy as np
 import soundfile as sf
 
+from tests.conftest import TINY
 from tests.test_audio import tone
 from tests.test_ingest import feature, read_examples
+
+pytestmark = pytest.mark.e2e  # every test here runs the wavegan command, a browser or a whole pipeline
 
 
 def write_span(root, span, labels, clipped=False):
@@ -20,7 +25,7 @@ def run_pipeline(tmp_path, data_root):
     from tfx import v1 as tfx
     from pipeline.pipeline import create_pipeline
     from pipeline.config import PipelineConfig
-    cfg = PipelineConfig(data_root=data_root, output_dir=str(tmp_path), model={"model_size": 4},
+    cfg = PipelineConfig(data_root=data_root, output_dir=str(tmp_path), model=TINY,
                          ingest={"eval_percent": 30})
     pipeline = create_pipeline(cfg, data_only=True)
     tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -8,9 +8,10 @@ from pipeline.config import PipelineConfig
 from pipeline.demo_data import make_demo_data
 from pipeline.runner import run_local
 from pipeline.schedule import Cron, ScheduleError, check_and_run, parse_every
-from tests.conftest import run_cli
+from tests.conftest import TINY, run_cli
 
 
+@pytest.mark.e2e
 def test_kubeflow_spec_has_every_component_and_the_trainer_gpu(tmp_path):
     import kfp.components
     out = tmp_path / "pipeline.yaml"
@@ -54,9 +55,10 @@ def test_intervals_and_cron_expressions():
     assert Cron("15 0 3 * * *").for_kubeflow() == "15 0 3 * * *"
 
 
+@pytest.mark.e2e
 def test_scheduler_runs_only_when_a_new_span_arrives(tmp_path):
     cfg = PipelineConfig(data_root=str(tmp_path / "data"), output_dir=str(tmp_path / "out"),
-                         model={"model_size": 4})
+                         model=TINY)
     make_demo_data(str(tmp_path / "data" / "span-1"), files_per_class=1, seed=0)
     spans, lines = [], []
 
@@ -71,6 +73,7 @@ def test_scheduler_runs_only_when_a_new_span_arrives(tmp_path):
     assert any("nothing to do" in line for line in lines)
 
 
+@pytest.mark.e2e
 def test_kubeflow_schedule_reports_an_unreachable_host_in_one_line(tmp_path):
     with socket.socket() as s:  # a loopback port with nothing listening
         s.bind(("127.0.0.1", 0))

@@ -15,9 +15,11 @@ from pipeline.config import PipelineConfig
 from pipeline.demo_data import make_demo_data
 from pipeline.runner import PipelineError, run_local
 from serving.model_dirs import versions
-from tests.conftest import WAVEGAN, run_cli, tiny_config
+from tests.conftest import TINY, WAVEGAN, run_cli, tiny_config
 
-TINY_MODEL = {"model_size": 4, "batch_size": 4, "d_updates": 1, "steps": 2}
+pytestmark = pytest.mark.e2e  # every test here runs the wavegan command, a browser or a whole pipeline
+
+TINY_MODEL = dict(TINY, d_updates=1, steps=2)
 
 
 def pipeline_config(tmp_path, **overrides):

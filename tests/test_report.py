@@ -6,11 +6,12 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, tiny_flags
+
+pytestmark = pytest.mark.e2e  # every test here runs the wavegan command, a browser or a whole pipeline
 
 CHROMIUM = shutil.which("chromium")
-TINY = ["--model-size", "4", "--batch-size", "4", "--d-updates", "2", "--checkpoint-every-steps", "2",
-        "--summary-every-steps", "1", "--audio-summary-every-steps", "2", "--shuffle-buffer", "16"]
+TINY = tiny_flags()
 
 
 @pytest.fixture(scope="module")

@@ -302,6 +302,7 @@ def _http_json(url):
         return response.read().decode()
 
 
+@pytest.mark.e2e
 def test_serve_and_synth_commands_write_playable_wavs(tmp_path):
     """`wavegan serve` with both doors and metrics; `wavegan synth` writes at the model's own rate (8 kHz)."""
     from tests.conftest import export_tiny_model
@@ -349,6 +350,7 @@ def test_serve_and_synth_commands_write_playable_wavs(tmp_path):
     assert f"gRPC on 127.0.0.1:{port}" in out and f"open http://127.0.0.1:{rest_port}/ in a browser" in out
 
 
+@pytest.mark.e2e
 def test_serve_warns_when_the_model_base_holds_no_versions(tmp_path):
     exe, env = WAVEGAN, CLI_ENV
     server = subprocess.Popen([exe, "serve", "--model-base", str(tmp_path), "--port", str(_free_port())], env=env,

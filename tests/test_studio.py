@@ -14,7 +14,8 @@ CHROMIUM = shutil.which("chromium")
 BROWSER_ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run"]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make install installs it)")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make install installs it)")]
 
 
 @pytest.fixture(scope="module")
