@@ -94,56 +94,56 @@ class Trainer:
             f.write(self.cfg.to_json())
 
     # ----- the compiled step -----
-    def _build_train_step(self):
+    def _average(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.cfg.batch_size)
+
+    def _clip(self, grads):
+        if self.cfg.grad_clip_norm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, self.cfg.grad_clip_norm)
+        return grads
+
+    def _critic_update(self, real, label):
+        """One critic (D) update on a real batch and as many generated clips; per replica."""
         cfg, G, D = self.cfg, self.generator, self.discriminator
-        global_batch = cfg.batch_size
+        n = tf.shape(real)[0]
+        label = label if cfg.conditional else None
+        z = tf.random.uniform([n, cfg.latent_dim], -1.0, 1.0)
+        with tf.GradientTape() as tape:
+            fake = G(z, label, training=True)
+            d_real = D(real, label, training=True)
+            d_fake = D(fake, label, training=True)
+            per_example = discriminator_loss(cfg.loss, d_real, d_fake)
+            penalty = tf.zeros_like(per_example)
+            if cfg.loss == "wgan-gp":
+                penalty = gradient_penalty(D, real, fake, label)
+            loss = self._average(per_example + cfg.gp_lambda * penalty)
+        variables = D.trainable_variables
+        self.d_opt.apply_gradients(zip(self._clip(tape.gradient(loss, variables)), variables))
+        if cfg.loss == "wgan":
+            for v in variables:
+                v.assign(tf.clip_by_value(v, -cfg.wgan_clip, cfg.wgan_clip))
+        return {"d_loss": loss, "gradient_penalty": self._average(penalty),
+                "d_real_minus_fake": self._average(d_real - d_fake)}
 
-        def average(per_example):
-            return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+    def _generator_update(self, n):
+        """One generator (G) update on n generated clips (random labels when conditional); per replica."""
+        cfg, G, D = self.cfg, self.generator, self.discriminator
+        label = tf.random.uniform([n], 0, max(cfg.num_classes, 1), dtype=tf.int32) if cfg.conditional else None
+        z = tf.random.uniform([n, cfg.latent_dim], -1.0, 1.0)
+        with tf.GradientTape() as tape:
+            loss = self._average(generator_loss(cfg.loss, D(G(z, label, training=True), label, training=True)))
+        variables = G.trainable_variables
+        self.g_opt.apply_gradients(zip(self._clip(tape.gradient(loss, variables)), variables))
+        return {"g_loss": loss}
 
-        def clip(grads):
-            if cfg.grad_clip_norm > 0:
-                grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip_norm)
-            return grads
-
-        def random_labels(n):
-            return tf.random.uniform([n], 0, max(cfg.num_classes, 1), dtype=tf.int32)
-
-        def critic_update(real, label):
-            n = tf.shape(real)[0]
-            label = label if cfg.conditional else None
-            z = tf.random.uniform([n, cfg.latent_dim], -1.0, 1.0)
-            with tf.GradientTape() as tape:
-                fake = G(z, label, training=True)
-                d_real = D(real, label, training=True)
-                d_fake = D(fake, label, training=True)
-                per_example = discriminator_loss(cfg.loss, d_real, d_fake)
-                penalty = tf.zeros_like(per_example)
-                if cfg.loss == "wgan-gp":
-                    penalty = gradient_penalty(D, real, fake, label)
-                loss = average(per_example + cfg.gp_lambda * penalty)
-            variables = D.trainable_variables
-            self.d_opt.apply_gradients(zip(clip(tape.gradient(loss, variables)), variables))
-            if cfg.loss == "wgan":
-                for v in variables:
-                    v.assign(tf.clip_by_value(v, -cfg.wgan_clip, cfg.wgan_clip))
-            return {"d_loss": loss, "gradient_penalty": average(penalty),
-                    "d_real_minus_fake": average(d_real - d_fake)}
-
-        def generator_update(n):
-            label = random_labels(n) if cfg.conditional else None
-            z = tf.random.uniform([n, cfg.latent_dim], -1.0, 1.0)
-            with tf.GradientTape() as tape:
-                loss = average(generator_loss(cfg.loss, D(G(z, label, training=True), label, training=True)))
-            variables = G.trainable_variables
-            self.g_opt.apply_gradients(zip(clip(tape.gradient(loss, variables)), variables))
-            return {"g_loss": loss}
-
+    def _build_train_step(self):
+        """One compiled generator step: d_updates critic updates, then one generator update."""
+        cfg, strategy = self.cfg, self.strategy
+        critic_update, generator_update = self._critic_update, self._generator_update
         if cfg.xla:
             critic_update = tf.function(critic_update, jit_compile=True)
             generator_update = tf.function(generator_update, jit_compile=True)
-        per_replica_batch = global_batch // self.strategy.num_replicas_in_sync
-        strategy = self.strategy
+        per_replica_batch = cfg.batch_size // strategy.num_replicas_in_sync
 
         def total(values):
             return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
@@ -170,7 +170,7 @@ class Trainer:
         scored every N steps, the best checkpoint is kept (self.best says which) and the
         export comes from it.
         """
-        from models.selection import BestCheckpoint, restore_best
+        from models.selection import BestCheckpoint
         cfg = self.cfg
         if self.cfg.batch_size % self.strategy.num_replicas_in_sync:
             raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by "
@@ -200,12 +200,7 @@ class Trainer:
                     self.manager.save(checkpoint_number=step)
                     last_save, saved_step = now, step
                 if now - last_log >= 10 or step == cfg.steps or step == start_step + 1:
-                    rate = (step - start_step) / max(now - t0, 1e-9)
-                    eta = (cfg.steps - step) / rate if rate > 0 else float("inf")
-                    budget_left = cfg.time_budget_secs - (now - t0) if cfg.time_budget_secs else float("inf")
-                    eta_text = _hms(eta) if eta <= budget_left else f"{_hms(budget_left)} (time budget)"
-                    log.info("step %d/%d  %.2f step/s  ETA %s  %s", step, cfg.steps, rate, eta_text,
-                             "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+                    self._log_progress(step, start_step, now - t0, metrics)
                     last_log = now
         except (KeyboardInterrupt, _StopRequested):
             path = self.manager.save(checkpoint_number=self.current_step)
@@ -215,15 +210,30 @@ class Trainer:
         finally:
             self._restore_handlers(previous_handlers)
             writer.flush()
+        self._finish(saved_step, selector is not None, export)
+        return metrics
+
+    def _log_progress(self, step: int, start_step: int, elapsed: float, metrics: dict) -> None:
+        """The periodic progress line: rate, ETA (or the time budget's end) and the losses."""
+        cfg = self.cfg
+        rate = (step - start_step) / max(elapsed, 1e-9)
+        eta = (cfg.steps - step) / rate if rate > 0 else float("inf")
+        budget_left = cfg.time_budget_secs - elapsed if cfg.time_budget_secs else float("inf")
+        eta_text = _hms(eta) if eta <= budget_left else f"{_hms(budget_left)} (time budget)"
+        log.info("step %d/%d  %.2f step/s  ETA %s  %s", step, cfg.steps, rate, eta_text,
+                 "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+
+    def _finish(self, saved_step: int, selecting: bool, export: bool) -> None:
+        """The last checkpoint, the best one restored (when selecting) and the export."""
+        from models.selection import restore_best
         if self.manager.latest_checkpoint is None or self.current_step != saved_step:
             self.manager.save(checkpoint_number=self.current_step)
-        self.best = restore_best(self.run_dir, self.generator, self.discriminator) if selector else None
+        self.best = restore_best(self.run_dir, self.generator, self.discriminator) if selecting else None
         if self.best:
             log.info("the export is the best checkpoint: step %d, %s", self.best["step"], self.best["reason"])
         if export:
             from models.export import export_generator
-            export_generator(self.generator, cfg, os.path.join(self.run_dir, EXPORT_DIR))
-        return metrics
+            export_generator(self.generator, self.cfg, os.path.join(self.run_dir, EXPORT_DIR))
 
     def _write_summaries(self, step, metrics, writer, preview_z, preview_labels):
         cfg = self.cfg

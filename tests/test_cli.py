@@ -12,7 +12,7 @@ from tests.conftest import WAVEGAN, run_cli, tiny_flags
 
 pytestmark = pytest.mark.e2e  # every test here runs the wavegan command, a browser or a whole pipeline
 
-TINY = tiny_flags(d_updates=1, shuffle_buffer=8)
+TINY = tiny_flags(d_updates=1, shuffle_buffer=8, steps=2, checkpoint_every_steps=1)
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,7 @@ def trained_run(tmp_path_factory, ):
     root = tmp_path_factory.mktemp("cli")
     make_demo_data(str(root / "data"), files_per_class=2, seed=1)
     (root / "data" / "kick" / "broken.wav").write_bytes(b"RIFF\x00\x00not really a wav")
-    result = run_cli("train", "--data-dir", root / "data", "--out", root / "run", "--steps", "2",
-                     "--checkpoint-every-steps", "1", *TINY)
+    result = run_cli("train", "--data-dir", root / "data", "--out", root / "run", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     return root, result
 
