@@ -15,7 +15,6 @@ import sys
 
 from models.errors import WaveGANError
 from pipeline.commands import data, demo, orchestration, serve, training
-from pipeline.commands.common import CLIError  # noqa: F401 - re-exported: the flag-combination error
 
 EXIT_USAGE = 2
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import os
 import re
 import socket
@@ -31,8 +30,6 @@ from serving.config import ServingConfigError
 from serving.core import ServingCore, ServingError, status_response
 from serving.json_tensors import JsonTensorError, dumps, encode_outputs, parse_predict_body, to_arrays
 from serving.metrics import CONTENT_TYPE, ServingMetrics
-
-log = logging.getLogger(__name__)
 
 STUDIO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "studio")
 
