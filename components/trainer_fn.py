@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from models.config import WaveGANConfig
 from models.data import DataError, tfrecord_dataset
+from models.distribute import make_strategy
 from models.export import export_generator
 from models.train import Trainer
 from serving.model_dirs import latest_version_dir
@@ -65,8 +66,7 @@ def run_fn(fn_args):
     labels = label_names_from_schema(fn_args.schema_path)
     if cfg.conditional and len(labels) != cfg.num_classes:
         raise DataError(f"num_classes={cfg.num_classes} but the data has {len(labels)} labels {labels}")
-    strategy = (tf.distribute.MirroredStrategy() if len(tf.config.list_physical_devices("GPU")) > 1
-                else tf.distribute.get_strategy())
+    strategy = make_strategy("auto")  # TF_CONFIG (Vertex AI, TFJob) -> multi-worker
     files = [f for pattern in fn_args.train_files for f in tf.io.gfile.glob(pattern)]
     trainer = Trainer(cfg, fn_args.model_run_dir, strategy=strategy)
     if trainer.current_step == 0:
@@ -79,6 +79,9 @@ def run_fn(fn_args):
         judge = load_or_train_judge(examples_uri, cfg, custom.get("judge_cache_dir", ""))
         reference = build_reference(examples_uri, cfg, judge)
     trainer.fit(tfrecord_dataset(files, cfg), export=False, reference=reference)
-    export_generator(trainer.generator, cfg, fn_args.serving_model_dir)
+    # Every worker exports (saving may be a collective); only the chief's goes to the model artifact.
+    serving_dir = fn_args.serving_model_dir if trainer.is_chief else os.path.join(trainer.write_dir, "serving")
+    export_generator(trainer.generator, cfg, serving_dir)
     tf.train.Checkpoint(generator=trainer.generator, discriminator=trainer.discriminator).write(
-        os.path.join(fn_args.serving_model_dir, WARM_START_CHECKPOINT))
+        os.path.join(serving_dir, WARM_START_CHECKPOINT))
+    trainer.close()

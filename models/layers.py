@@ -160,7 +160,9 @@ class Identity(tf.Module):
 def phase_shuffle(x, radius: int, seed=None):
     """Shifts the whole batch by a random phase in [-radius, radius], reflect-padded.
 
-    As in the reference implementation: one phase per call, the length kept. Written
+    As in the reference implementation: one phase per call, the length kept. `seed`
+    (a stateless [2] seed) makes the phase a function of it, the same on every
+    replica; without it the phase comes from TF's global random state. Written
     as reflect-pad-by-concat and one dynamic-start slice (not MirrorPad + roll +
     strided slice): the same function, but its first and second-order gradients are
     cheap Pad/Slice ops, which makes the critic update ~12% faster at d=16 on CPU.
@@ -168,7 +170,10 @@ def phase_shuffle(x, radius: int, seed=None):
     """
     if radius <= 0:
         return x
-    phase = tf.random.uniform([], -radius, radius + 1, dtype=tf.int32, seed=seed)
+    if seed is None:
+        phase = tf.random.uniform([], -radius, radius + 1, dtype=tf.int32)
+    else:
+        phase = tf.random.stateless_uniform([], seed, -radius, radius + 1, dtype=tf.int32)
     length = x.shape[1]
     left = tf.reverse(tf.slice(x, [0, 1, 0], [-1, radius, -1]), [1])
     right = tf.reverse(tf.slice(x, [0, length - radius - 1, 0], [-1, radius, -1]), [1])

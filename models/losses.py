@@ -29,17 +29,19 @@ def generator_loss(kind: str, d_fake):
     raise ValueError(f"unknown loss {kind!r}")
 
 
-def gradient_penalty(critic, real, fake, label=None, alpha=None):
+def gradient_penalty(critic, real, fake, label=None, alpha=None, phase_seed=None):
     """Per-example (||grad_x D(x_hat)||_2 - 1)^2 at x_hat = real + alpha (fake - real).
 
-    alpha ~ U[0, 1] per example unless given (Gulrajani et al., 2017).
+    alpha ~ U[0, 1] per example unless given (Gulrajani et al., 2017); phase_seed
+    goes to the critic's phase shuffle.
     """
     if alpha is None:
         alpha = tf.random.uniform([tf.shape(real)[0], 1, 1], 0.0, 1.0)
     interpolates = real + alpha * (fake - real)
     with tf.GradientTape() as tape:
         tape.watch(interpolates)
-        scores = critic(interpolates, label, training=True)
+        scores = (critic(interpolates, label, training=True) if phase_seed is None
+                  else critic(interpolates, label, training=True, phase_seed=phase_seed))
     grads = tape.gradient(scores, interpolates)
     slopes = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2]) + 1e-12)
     return tf.square(slopes - 1.0)

@@ -48,11 +48,15 @@ def generate_clips(generator, z, labels, batch: int = 64) -> np.ndarray:
 class BestCheckpoint:
     """Scores the generator, tracks the best score and how long since it improved."""
 
-    def __init__(self, cfg: WaveGANConfig, run_dir: str, reference, generator, discriminator):
+    def __init__(self, cfg: WaveGANConfig, run_dir: str, reference, generator, discriminator,
+                 write_dir: str = None, agree=bool):
+        """History is read from run_dir and written to write_dir (a non-chief worker's scratch);
+        agree(better) turns this process's verdict into the one all workers act on."""
         if cfg.select_by == "inception_score" and reference.judge is None:
             raise ConfigError("select_by=inception_score needs labelled data (a judge); "
                              "use --select-by frechet_distance")
         self.cfg, self.run_dir, self.reference = cfg, run_dir, reference
+        self.write_dir, self.agree = write_dir or run_dir, agree
         self.generator = generator
         self.checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator)
         self.z, self.labels = evaluation_latents(cfg)
@@ -77,22 +81,22 @@ class BestCheckpoint:
         metrics.pop("class_histogram", None)
         entry = {"step": int(step), "seconds": round(time.time() - t0, 2), **metrics}
         self.history = [e for e in self.history if e["step"] != step] + [entry]
-        _write_json(os.path.join(self.run_dir, HISTORY_FILE), self.history)
+        _write_json(os.path.join(self.write_dir, HISTORY_FILE), self.history)
         if writer is not None:
             with writer.as_default(step=step):
                 for name in TENSORBOARD_METRICS:
                     if name in metrics:
                         tf.summary.scalar(f"eval/{name}", metrics[name])
         value = metrics.get(self.cfg.select_by, float("nan"))
-        if np.isfinite(value) and (self.best is None or self._better(value, self.best["value"])):
-            self.checkpoint.write(os.path.join(self.run_dir, BEST_CHECKPOINT))
+        if self.agree(np.isfinite(value) and (self.best is None or self._better(value, self.best["value"]))):
+            self.checkpoint.write(os.path.join(self.write_dir, BEST_CHECKPOINT))
             previous = self.best
             self.best = {"step": int(step), "metric": self.cfg.select_by, "value": float(value),
                          "reason": (f"{self.cfg.select_by} {value:.4g} is the best of {len(self.history)} "
                                     f"evaluation(s)" + (f" (previous best {previous['value']:.4g} at step "
                                                         f"{previous['step']})" if previous else "")),
                          "metrics": metrics}
-            _write_json(os.path.join(self.run_dir, BEST_FILE), self.best)
+            _write_json(os.path.join(self.write_dir, BEST_FILE), self.best)
         log.info("eval at step %d: %s (best %s %.4g at step %d), %.1f s", step,
                  "  ".join(f"{k}={metrics[k]:.4g}" for k in TENSORBOARD_METRICS[:4] if k in metrics),
                  self.cfg.select_by, self.best["value"] if self.best else float("nan"),

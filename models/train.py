@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 
 from models.config import ConfigError, WaveGANConfig
+from models.distribute import Agreement, is_chief, task_name
 from models.errors import PathError
 from models.losses import discriminator_loss, generator_loss, gradient_penalty
 from models.wavegan import Discriminator, Generator
@@ -27,6 +30,8 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 EXPORT_DIR = "export"
 PREVIEW_COUNT = 8
+# What each keyed random draw is for (folded into the seed, so no two draws share numbers).
+Z_CRITIC, ALPHA, PHASE_REAL, PHASE_FAKE, PHASE_PENALTY, Z_GENERATOR, LABEL_GENERATOR, PHASE_GENERATOR = range(8)
 
 
 def preview_latents(cfg: WaveGANConfig, count: int = PREVIEW_COUNT):
@@ -54,6 +59,10 @@ class Trainer:
     def __init__(self, cfg: WaveGANConfig, run_dir: str, strategy: tf.distribute.Strategy = None):
         self.cfg, self.run_dir = cfg, run_dir
         self.strategy = strategy or tf.distribute.get_strategy()
+        # Only the chief writes the run directory; other workers write a private scratch folder.
+        self.is_chief = is_chief(self.strategy)
+        self.write_dir = run_dir if self.is_chief else tempfile.mkdtemp(prefix=f"wavegan-{task_name(self.strategy)}-")
+        self.agree = Agreement(self.strategy)
         os.makedirs(run_dir, exist_ok=True)
         self._check_config_matches_run()
         tf.random.set_seed(cfg.seed)
@@ -68,11 +77,14 @@ class Trainer:
             self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)  # in this process (not saved)
         self.checkpoint = tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
                                               g_opt=self.g_opt, d_opt=self.d_opt, step=self.step)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(run_dir, CHECKPOINT_DIR),
-                                                  max_to_keep=5, step_counter=self.step)
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-            log.info("resumed from %s at step %d", self.manager.latest_checkpoint, self.current_step)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.write_dir, CHECKPOINT_DIR),
+                                                  max_to_keep=5 if self.is_chief else 1, step_counter=self.step)
+        # Every worker resumes from the chief's checkpoints.
+        self.resumed_from = tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR))
+        if self.resumed_from:
+            self.checkpoint.restore(self.resumed_from).assert_existing_objects_matched()
+            log.info("resumed from %s at step %d", self.resumed_from, self.current_step)
+        self._stop_signal = False
         self._train_step = self._build_train_step()
 
     @property
@@ -91,32 +103,53 @@ class Trainer:
             if changed:
                 raise ConfigError(f"{self.run_dir} was trained with different options ({', '.join(changed)});"
                                  " use a new run directory")
-        with open(path, "w") as f:
-            f.write(self.cfg.to_json())
+        if self.is_chief:
+            write_text(path, self.cfg.to_json())
 
     # ----- the compiled step -----
     def _average(self, per_example):
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.cfg.batch_size)
 
     def _clip(self, grads):
+        # Label tables' gradients (tf.gather) are IndexedSlices; dense ones all-reduce with the rest,
+        # where sparse ones need an all-gather that MirroredStrategy mixes up with the reduce (TF 2.16).
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
         if self.cfg.grad_clip_norm > 0:
             grads, _ = tf.clip_by_global_norm(grads, self.cfg.grad_clip_norm)
         return grads
 
-    def _critic_update(self, real, label):
+    def _draw(self, counter, kind: int, shape=(), minval=0.0, maxval=1.0, dtype=tf.float32):
+        """This replica's rows of one global-batch draw, keyed by (seed, update counter, kind).
+
+        Stateless and keyed, so a run draws the same numbers on 1 or N replicas and
+        workers (each takes its rows of the global batch) and again when resumed.
+        """
+        cfg = self.cfg
+        seed = tf.random.experimental.stateless_fold_in(tf.stack([tf.constant(cfg.seed, tf.int64), counter]), kind)
+        full = tf.random.stateless_uniform([cfg.batch_size, *shape], seed, minval, maxval, dtype=dtype)
+        per_replica = cfg.batch_size // self.strategy.num_replicas_in_sync
+        start = tf.distribute.get_replica_context().replica_id_in_sync_group * per_replica
+        return full[start:start + per_replica]
+
+    def _phase_seed(self, counter, kind: int):
+        """One seed for a D call's phase shuffles: the same on every replica, as in a single-device run."""
+        return tf.random.experimental.stateless_fold_in(
+            tf.stack([tf.constant(self.cfg.seed, tf.int64), counter]), kind)
+
+    def _critic_update(self, real, label, counter):
         """One critic (D) update on a real batch and as many generated clips; per replica."""
         cfg, G, D = self.cfg, self.generator, self.discriminator
-        n = tf.shape(real)[0]
         label = label if cfg.conditional else None
-        z = tf.random.uniform([n, cfg.latent_dim], -1.0, 1.0)
+        z = self._draw(counter, Z_CRITIC, [cfg.latent_dim], -1.0, 1.0)
         with tf.GradientTape() as tape:
             fake = G(z, label, training=True)
-            d_real = D(real, label, training=True)
-            d_fake = D(fake, label, training=True)
+            d_real = D(real, label, training=True, phase_seed=self._phase_seed(counter, PHASE_REAL))
+            d_fake = D(fake, label, training=True, phase_seed=self._phase_seed(counter, PHASE_FAKE))
             per_example = discriminator_loss(cfg.loss, d_real, d_fake)
             penalty = tf.zeros_like(per_example)
             if cfg.loss == "wgan-gp":
-                penalty = gradient_penalty(D, real, fake, label)
+                penalty = gradient_penalty(D, real, fake, label, alpha=self._draw(counter, ALPHA, [1, 1]),
+                                           phase_seed=self._phase_seed(counter, PHASE_PENALTY))
             loss = self._average(per_example + cfg.gp_lambda * penalty)
         variables = D.trainable_variables
         self.d_opt.apply_gradients(zip(self._clip(tape.gradient(loss, variables)), variables))
@@ -126,13 +159,16 @@ class Trainer:
         return {"d_loss": loss, "gradient_penalty": self._average(penalty),
                 "d_real_minus_fake": self._average(d_real - d_fake)}
 
-    def _generator_update(self, n):
-        """One generator (G) update on n generated clips (random labels when conditional); per replica."""
+    def _generator_update(self, counter):
+        """One generator (G) update on generated clips (random labels when conditional); per replica."""
         cfg, G, D = self.cfg, self.generator, self.discriminator
-        label = tf.random.uniform([n], 0, max(cfg.num_classes, 1), dtype=tf.int32) if cfg.conditional else None
-        z = tf.random.uniform([n, cfg.latent_dim], -1.0, 1.0)
+        label = (self._draw(counter, LABEL_GENERATOR, (), 0, cfg.num_classes, tf.int32)
+                 if cfg.conditional else None)
+        z = self._draw(counter, Z_GENERATOR, [cfg.latent_dim], -1.0, 1.0)
         with tf.GradientTape() as tape:
-            loss = self._average(generator_loss(cfg.loss, D(G(z, label, training=True), label, training=True)))
+            scores = D(G(z, label, training=True), label, training=True,
+                       phase_seed=self._phase_seed(counter, PHASE_GENERATOR))
+            loss = self._average(generator_loss(cfg.loss, scores))
         variables = G.trainable_variables
         self.g_opt.apply_gradients(zip(self._clip(tape.gradient(loss, variables)), variables))
         return {"g_loss": loss}
@@ -144,31 +180,35 @@ class Trainer:
         if cfg.xla:
             critic_update = tf.function(critic_update, jit_compile=True)
             generator_update = tf.function(generator_update, jit_compile=True)
-        per_replica_batch = cfg.batch_size // strategy.num_replicas_in_sync
 
         def total(values):
             return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
 
+        def counter(update):  # which update of the run this is: keys its random draws
+            return self.step * (cfg.d_updates + 1) + update
+
         @tf.function
-        def critic_step(iterator):
+        def critic_step(iterator, update):
             real, label = next(iterator)
-            metrics = {k: total(v) for k, v in strategy.run(critic_update, args=(real, label)).items()}
+            metrics = strategy.run(critic_update, args=(real, label, counter(update)))
             self.critic_updates.assign_add(1)
-            return metrics
+            return {k: total(v) for k, v in metrics.items()}
 
         @tf.function
         def generator_step():
-            metrics = {k: total(v) for k, v in strategy.run(generator_update, args=(per_replica_batch,)).items()}
+            metrics = {k: total(v) for k, v in strategy.run(generator_update, args=(counter(cfg.d_updates),)).items()}
             self.step.assign_add(1)
             return metrics
 
         def train_step(iterator):
-            # Each update returns to Python, where a SIGTERM handler can run: a pod's stop request is
-            # answered after the current critic update, not after the whole step (minutes at d=64 on a
-            # CPU), well inside a 30 s grace period. Measured at d=16, batch 16: no slower than one
-            # compiled call for the whole step (0.98x, same run).
-            for _ in range(cfg.d_updates):
-                metrics = critic_step(iterator)
+            # Each update returns to Python, where a SIGTERM has set self._stop_signal: a pod's stop
+            # request is answered after the current critic update, not after the whole step (minutes at
+            # d=64 on a CPU), well inside a 30 s grace period; all workers agree to stop at the same
+            # update. Measured at d=16, batch 16: no slower than one compiled call for the whole step.
+            for update in range(cfg.d_updates):
+                metrics = critic_step(iterator, tf.constant(update, tf.int64))
+                if self.agree.any(self._stop_signal):
+                    raise _StopRequested()
             return {**metrics, **generator_step()}
 
         return train_step
@@ -187,13 +227,16 @@ class Trainer:
             raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by "
                              f"{self.strategy.num_replicas_in_sync} replicas")
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
-        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "logs"))
+        writer = (tf.summary.create_file_writer(os.path.join(self.run_dir, "logs")) if self.is_chief
+                  else tf.summary.create_noop_writer())
         preview_z, preview_labels = preview_latents(cfg)
         start_step = self.current_step
-        metrics, last_save, last_log, saved_step = {}, time.time(), 0.0, start_step
+        saved_step = start_step if self.resumed_from else -1  # the same on every worker
+        metrics, last_save, last_log = {}, time.time(), 0.0
         t0 = time.time()
         previous_handlers = self._install_stop_handlers()
-        selector = (BestCheckpoint(cfg, self.run_dir, reference, self.generator, self.discriminator)
+        selector = (BestCheckpoint(cfg, self.run_dir, reference, self.generator, self.discriminator,
+                                   write_dir=self.write_dir, agree=self.agree.chief_says)
                     if reference is not None and cfg.eval_every_steps else None)
         self.stop_reason = ""
         try:
@@ -207,7 +250,8 @@ class Trainer:
                 self._write_summaries(step, metrics, writer, preview_z, preview_labels)
                 now = time.time()
                 self.stop_reason = self._judge_and_check_budget(selector, step, writer, now - t0)
-                if step % cfg.checkpoint_every_steps == 0 or now - last_save >= cfg.checkpoint_every_secs:
+                if step % cfg.checkpoint_every_steps == 0 or self.agree.any(
+                        now - last_save >= cfg.checkpoint_every_secs):  # every worker saves, at the same step
                     self.manager.save(checkpoint_number=step)
                     last_save, saved_step = now, step
                 if now - last_log >= 10 or step == cfg.steps or step == start_step + 1:
@@ -237,14 +281,20 @@ class Trainer:
     def _finish(self, saved_step: int, selecting: bool, export: bool) -> None:
         """The last checkpoint, the best one restored (when selecting) and the export."""
         from models.selection import restore_best
-        if self.manager.latest_checkpoint is None or self.current_step != saved_step:
+        if self.current_step != saved_step:
             self.manager.save(checkpoint_number=self.current_step)
-        self.best = restore_best(self.run_dir, self.generator, self.discriminator) if selecting else None
-        if self.best:
+        self.best = restore_best(self.write_dir, self.generator, self.discriminator) if selecting else None
+        if self.best and self.is_chief:
             log.info("the export is the best checkpoint: step %d, %s", self.best["step"], self.best["reason"])
         if export:
             from models.export import export_generator
-            export_generator(self.generator, self.cfg, os.path.join(self.run_dir, EXPORT_DIR))
+            export_generator(self.generator, self.cfg, os.path.join(self.write_dir, EXPORT_DIR))
+            self.close()
+
+    def close(self) -> None:
+        """Removes a non-chief worker's scratch folder (the chief's run directory stays)."""
+        if not self.is_chief:
+            shutil.rmtree(self.write_dir, ignore_errors=True)
 
     def _write_summaries(self, step, metrics, writer, preview_z, preview_labels):
         cfg = self.cfg
@@ -265,7 +315,8 @@ class Trainer:
             if selector.should_stop():
                 reason = (f"early stop at step {step}: no better {cfg.select_by} in "
                           f"{cfg.early_stop_patience} evaluations")
-        if not reason and cfg.time_budget_secs and elapsed >= cfg.time_budget_secs and step < cfg.steps:
+        if not reason and cfg.time_budget_secs and step < cfg.steps and self.agree.any(
+                elapsed >= cfg.time_budget_secs):
             reason = (f"time budget of {cfg.time_budget_secs:.0f} s used at step {step}: "
                       "re-run the same command to continue")
             if selector is not None and selector.history[-1]["step"] != step:
@@ -274,10 +325,10 @@ class Trainer:
             log.info(reason)
         return reason
 
-    @staticmethod
-    def _install_stop_handlers():
+    def _install_stop_handlers(self):
         def stop(signum, frame):
-            raise _StopRequested()
+            self._stop_signal = True  # acted on after the current update (see train_step)
+        self._stop_signal = False
         try:
             return {signal.SIGTERM: signal.signal(signal.SIGTERM, stop)}
         except ValueError:  # not the main thread (e.g. inside a worker): no handler
@@ -304,5 +355,12 @@ def load_run_config(run_dir: str) -> WaveGANConfig:
 
 
 def write_json(path: str, value) -> None:
-    with open(path, "w") as f:
-        json.dump(value, f, indent=2)
+    write_text(path, json.dumps(value, indent=2))
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes atomically: another worker reading the file never sees half of it."""
+    staging = f"{path}.tmp{os.getpid()}"
+    with open(staging, "w") as f:
+        f.write(text)
+    os.replace(staging, path)

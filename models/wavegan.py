@@ -111,11 +111,13 @@ class Discriminator(tf.Module):
             self.label_projection = tf.Variable(
                 tf.random.normal([cfg.num_classes, self.feature_dim], stddev=0.02), name="label_projection")
 
-    def __call__(self, x, label=None, training=False):
+    def __call__(self, x, label=None, training=False, phase_seed=None):
+        """phase_seed: a stateless [2] seed for this call's phase shuffles (training); None = global RNG."""
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             x = tf.nn.leaky_relu(norm(conv(x), training=training), alpha=0.2)
             if training and i < 4:  # the reference shuffles after layers 0-3 only
-                x = phase_shuffle(x, self.cfg.phase_shuffle)
+                seed = None if phase_seed is None else tf.random.experimental.stateless_fold_in(phase_seed, i)
+                x = phase_shuffle(x, self.cfg.phase_shuffle, seed)
         h = tf.reshape(x, [-1, self.feature_dim])
         score = self.output(h)[:, 0]
         if self.label_projection is not None:

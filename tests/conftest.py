@@ -75,3 +75,12 @@ def random_audio_dataset(cfg, n=16, seed=0):
     labels = (np.arange(n) % max(cfg.num_classes, 1)).astype(np.int32)
     ds = tf.data.Dataset.from_tensor_slices((audio, labels)).repeat()
     return ds.batch(cfg.batch_size, drop_remainder=True)
+
+
+@pytest.fixture(scope="session")
+def two_cpu_strategy():
+    """One MirroredStrategy over the two logical CPUs for the whole session: two strategies over
+    the same devices in one process can mix up their collective instance keys (TF 2.16)."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    assert len(devices) == 2, "conftest should have made two logical CPUs"
+    return tf.distribute.MirroredStrategy(devices)

@@ -10,6 +10,8 @@ from pipeline.commands.common import CLIError, existing_dir
 
 
 def cmd_train(args):
+    from models.distribute import make_strategy
+    strategy = make_strategy(args.strategy)  # first: multi-worker collectives are set up once per process
     from models import data
     from models.config import WaveGANConfig, config_from_args
     from models.train import Trainer
@@ -20,7 +22,6 @@ def cmd_train(args):
         raise CLIError("give exactly one of --data-dir or --tfrecords")
     if cfg.eval_every_steps and not args.data_dir:
         raise CLIError("--eval-every-steps needs --data-dir: a held-out share of it is the evaluation set")
-    strategy = _strategy(args.strategy)
     reference = None
     if args.data_dir:
         folder = data.load_folder(existing_dir(args.data_dir, "data directory"), cfg, args.label_source)
@@ -48,13 +49,6 @@ def cmd_train(args):
     if trainer.best:
         print(f"best checkpoint: step {trainer.best['step']}: {trainer.best['reason']}")
     print(f"SavedModel: {os.path.join(args.out, 'export')}")
-
-
-def _strategy(name: str):
-    import tensorflow as tf
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def cmd_generate(args):
@@ -150,8 +144,9 @@ def _train_parser(sub):
     p.add_argument("--tfrecords", help="TFRecord file pattern of the example schema")
     p.add_argument("--out", required=True, help="run directory: checkpoints, logs, export/")
     p.add_argument("--config", help="JSON config file; flags override it")
-    p.add_argument("--strategy", choices=["default", "mirrored"], default="default",
-                   help="mirrored = data-parallel over all local GPUs")
+    p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multi-worker"], default="auto",
+                   help="auto: multi-worker when TF_CONFIG names several workers, mirrored over a machine's "
+                        "GPUs when it has more than one, else one device")
     p.add_argument("--label-source", choices=["folder", "prefix", "none"], default="folder",
                    help="labels of --data-dir files: parent folder name, or file name before the first '_'")
     p.add_argument("--eval-percent", type=int, default=10,
