@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 from dataclasses import dataclass, field, fields
+from typing import Optional
 
 from models.errors import WaveGANError
 
@@ -17,6 +18,7 @@ LOSSES = ("dcgan", "lsgan", "wgan", "wgan-gp")
 UPSAMPLES = ("zeros", "nn", "linear", "cubic")
 OPTIMIZERS = ("adam", "rmsprop")
 SELECT_BY = ("frechet_distance", "inception_score")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 class ConfigError(WaveGANError, ValueError):
@@ -97,7 +99,8 @@ class WaveGANConfig(_ConfigBase):
     summary_every_steps: int = field(default=50, metadata={"help": "TensorBoard scalars every N steps"})
     audio_summary_every_steps: int = field(default=500, metadata={"help": "TensorBoard audio every N steps"})
     shuffle_buffer: int = field(default=4096, metadata={"help": "tf.data shuffle buffer (examples)"})
-    xla: bool = field(default=False, metadata={"help": "compile train steps with XLA"})
+    xla: Optional[bool] = field(default=None, metadata={"help": "compile train steps with XLA (unset: on when a GPU is present; it is 4-5x slower on CPU)"})
+    precision: str = field(default="float32", metadata={"help": "float32, mixed_float16 or mixed_bfloat16: 16-bit activations; weights, the generator's output and the losses in float32 (float16 with loss scaling)"})
     eval_every_steps: int = field(default=0, metadata={"help": "score the generator with the judge every N steps and keep the best checkpoint (0 = off)"})
     train_eval_clips: int = field(default=256, metadata={"help": "clips generated per evaluation during training"})
     select_by: str = field(default="frechet_distance", metadata={"help": "best-checkpoint metric: frechet_distance (lower is better) or inception_score (higher)"})
@@ -109,6 +112,11 @@ class WaveGANConfig(_ConfigBase):
     def conditional(self) -> bool:
         return self.num_classes > 0
 
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype activations are computed in."""
+        return {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(self.precision, "float32")
+
     def validate(self) -> "WaveGANConfig":
         need = self._need
         need(self.slice_len in SLICE_LENGTHS, "slice_len", f"must be one of {SLICE_LENGTHS}")
@@ -116,6 +124,7 @@ class WaveGANConfig(_ConfigBase):
         need(self.upsample in UPSAMPLES, "upsample", f"must be one of {UPSAMPLES}")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {OPTIMIZERS}")
         need(self.select_by in SELECT_BY, "select_by", f"must be one of {SELECT_BY}")
+        need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
         need(self.train_eval_clips >= 2, "train_eval_clips", "must be at least 2")
         for name in ("sample_rate", "num_channels", "latent_dim", "model_size", "kernel_len",
                      "d_updates", "batch_size", "steps", "checkpoint_every_steps",
@@ -144,7 +153,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class=None, title="
             continue
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help", "") + (f" (default {f.default})" if f.default != "" else "")
-        if f.type in ("bool", bool):
+        if f.type in ("bool", bool, "Optional[bool]"):
             group.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
                                help=help_text)
         else:

@@ -101,8 +101,21 @@ def _warmup_requests(cfg: WaveGANConfig, model_name: str):
     return [request(SERVING_SIGNATURE, serve_inputs), request(SAMPLE_SIGNATURE, sample_inputs)]
 
 
+def _float32_copy(generator, cfg: WaveGANConfig):
+    """A float32 generator with the weights of a mixed-precision one: served models compute in
+    float32, which every CPU and server runs (the weights are float32 already)."""
+    from models.wavegan import Generator
+    copy = Generator(cfg)
+    for target, source in zip(copy.variables, generator.variables):
+        target.assign(source)
+    return copy
+
+
 def export_generator(generator, cfg: WaveGANConfig, export_dir: str, model_name: str = "wavegan") -> str:
     """Writes the SavedModel to export_dir atomically (a half-written model is never seen)."""
+    if cfg.precision != "float32":
+        cfg = cfg.replace(precision="float32")
+        generator = _float32_copy(generator, cfg)
     parent = os.path.dirname(os.path.abspath(export_dir))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)

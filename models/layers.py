@@ -2,6 +2,8 @@
 
 tf.Module (not Keras layers) keeps the model independent of the Keras 2/3 split
 that TFX environments straddle, and exports cleanly with tf.saved_model.save.
+Variables are float32; each layer computes in its input's dtype (mixed precision:
+float16 or bfloat16 activations, float32 master weights).
 """
 from __future__ import annotations
 
@@ -16,6 +18,11 @@ def _glorot(shape, fan_in, fan_out, seed=None):
     return tf.random.uniform(shape, -limit, limit, seed=seed)
 
 
+def _as(variable, x):
+    """A float32 variable in the compute dtype of x (a no-op in float32)."""
+    return tf.cast(variable, x.dtype)
+
+
 class Dense(tf.Module):
     def __init__(self, in_dim: int, out_dim: int, name=None):
         super().__init__(name=name)
@@ -23,7 +30,7 @@ class Dense(tf.Module):
         self.b = tf.Variable(tf.zeros([out_dim]), name="b")
 
     def __call__(self, x):
-        return tf.matmul(x, self.w) + self.b
+        return tf.matmul(x, _as(self.w, x)) + _as(self.b, x)
 
 
 class Conv1D(tf.Module):
@@ -37,8 +44,8 @@ class Conv1D(tf.Module):
         self.b = tf.Variable(tf.zeros([out_ch]), name="b") if use_bias else None
 
     def __call__(self, x):
-        y = tf.nn.conv1d(x, self.kernel, stride=self.stride, padding="SAME")
-        return y if self.b is None else y + self.b
+        y = tf.nn.conv1d(x, _as(self.kernel, x), stride=self.stride, padding="SAME")
+        return y if self.b is None else y + _as(self.b, x)
 
 
 def polyphase_groups(kernel_len: int, stride: int):
@@ -89,6 +96,7 @@ class ConvTranspose1D(tf.Module):
     def __call__(self, x, training=False):
         outputs = []
         for (_, _, m_lo, n_taps), kernel in zip(self.groups, self.kernels):
+            kernel = _as(kernel, x)
             if -m_lo == (n_taps - 1) // 2:  # TF's SAME padding is exactly this group's
                 outputs.append(tf.nn.conv1d(x, kernel, stride=1, padding="SAME"))
             else:
@@ -96,7 +104,7 @@ class ConvTranspose1D(tf.Module):
                 outputs.append(tf.nn.conv1d(padded, kernel, stride=1, padding="VALID"))
         y = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=-1)
         batch, length = tf.shape(y)[0], tf.shape(y)[1]
-        return tf.reshape(y, [batch, length * self.stride, self.out_ch]) + self.b
+        return tf.reshape(y, [batch, length * self.stride, self.out_ch]) + _as(self.b, x)
 
     def transposed_kernel(self) -> np.ndarray:
         """The equivalent transposed-conv kernel [kernel_len, in_ch, out_ch]."""
@@ -124,7 +132,7 @@ class UpsampleConv1D(tf.Module):
         length = tf.shape(x)[1]
         image = x[:, tf.newaxis]  # [B, 1, L, C]: resize only along time
         image = tf.image.resize(image, [1, length * self.stride], method=self.method)
-        return self.conv(image[:, 0])
+        return self.conv(tf.cast(image[:, 0], x.dtype))  # resize answers float32
 
 
 class BatchNorm(tf.Module):
@@ -144,12 +152,13 @@ class BatchNorm(tf.Module):
 
     def __call__(self, x, training=False):
         if training:
-            mean, var = tf.nn.moments(x, axes=[0, 1])
+            mean, var = tf.nn.moments(tf.cast(x, tf.float32), axes=[0, 1])  # statistics in float32
             self.moving_mean.assign(self.momentum * self.moving_mean + (1 - self.momentum) * mean)
             self.moving_var.assign(self.momentum * self.moving_var + (1 - self.momentum) * var)
         else:
             mean, var = self.moving_mean, self.moving_var
-        return tf.nn.batch_normalization(x, mean, var, self.beta, self.gamma, self.epsilon)
+        return tf.nn.batch_normalization(x, _as(mean, x), _as(var, x), _as(self.beta, x), _as(self.gamma, x),
+                                         self.epsilon)
 
 
 class Identity(tf.Module):

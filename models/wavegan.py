@@ -71,13 +71,13 @@ class Generator(tf.Module):
             if label is None:
                 raise ValueError("this generator is conditional: a label is required")
             z = tf.concat([z, tf.gather(self.label_embedding, label)], axis=1)
-        x = self.project(z)
+        x = self.project(tf.cast(z, self.cfg.compute_dtype))
         x = tf.reshape(x, [-1, 16, self.base_channels])
         x = tf.nn.relu(self.project_bn(x, training=training))
         last = len(self.upsamplers) - 1
         for i, (up, norm) in enumerate(zip(self.upsamplers, self.norms)):
             x = norm(up(x, training=training), training=training)
-            x = tf.tanh(x) if i == last else tf.nn.relu(x)
+            x = tf.tanh(tf.cast(x, tf.float32)) if i == last else tf.nn.relu(x)  # the audio in float32
         if self.post_proc is not None:
             x = self.post_proc(x)
         return x
@@ -113,12 +113,13 @@ class Discriminator(tf.Module):
 
     def __call__(self, x, label=None, training=False, phase_seed=None):
         """phase_seed: a stateless [2] seed for this call's phase shuffles (training); None = global RNG."""
+        x = tf.cast(x, self.cfg.compute_dtype)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             x = tf.nn.leaky_relu(norm(conv(x), training=training), alpha=0.2)
             if training and i < 4:  # the reference shuffles after layers 0-3 only
                 seed = None if phase_seed is None else tf.random.experimental.stateless_fold_in(phase_seed, i)
                 x = phase_shuffle(x, self.cfg.phase_shuffle, seed)
-        h = tf.reshape(x, [-1, self.feature_dim])
+        h = tf.cast(tf.reshape(x, [-1, self.feature_dim]), tf.float32)  # the score in float32
         score = self.output(h)[:, 0]
         if self.label_projection is not None:
             if label is None:

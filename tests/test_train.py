@@ -156,3 +156,27 @@ def test_sigterm_mid_step_stops_after_the_current_critic_update_with_a_checkpoin
     resumed = Trainer(cfg, str(tmp_path / "run"))
     resumed.fit(random_audio_dataset(cfg), export=False)
     assert resumed.current_step == 1
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_in_16_bits_with_float32_weights_audio_and_export(tmp_path, precision):
+    from models.export import load_exported
+    cfg = tiny_config(steps=2, precision=precision)
+    trainer = Trainer(cfg, str(tmp_path))
+    metrics = trainer.fit(random_audio_dataset(cfg))
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+    assert all(v.dtype == tf.float32 for v in trainer.generator.variables + trainer.discriminator.variables)
+    z = tf.random.uniform([4, cfg.latent_dim], -1, 1)
+    mixed = trainer.generator(z, training=False)
+    assert mixed.dtype == tf.float32  # the audio leaves the generator in float32
+    loaded, exported_cfg = load_exported(str(tmp_path / "export"))
+    served = loaded.signatures["serving_default"](z=z)["audio"]
+    assert exported_cfg.precision == "float32" and served.dtype == tf.float32
+    difference = float(tf.reduce_max(tf.abs(served - mixed)))
+    assert 0 < difference < 0.05, difference  # computed in 16 bits in training, float32 when served
+
+
+def test_xla_is_on_by_default_only_with_a_gpu_and_follows_the_flag():
+    from models.train import use_xla
+    assert use_xla(tiny_config()) is bool(tf.config.list_physical_devices("GPU"))
+    assert use_xla(tiny_config(xla=True)) is True and use_xla(tiny_config(xla=False)) is False
