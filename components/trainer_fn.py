@@ -25,6 +25,7 @@ from serving.model_dirs import latest_version_dir
 log = logging.getLogger(__name__)
 
 WARM_START_CHECKPOINT = os.path.join("assets.extra", "warm_start", "ckpt")
+CHIEF_EXPORT_WAIT_SECS = 600
 
 
 def label_names_from_schema(schema_path):
@@ -85,3 +86,15 @@ def run_fn(fn_args):
     tf.train.Checkpoint(generator=trainer.generator, discriminator=trainer.discriminator).write(
         os.path.join(serving_dir, WARM_START_CHECKPOINT))
     trainer.close()
+    if not trainer.is_chief:  # TFX checks, on every worker, that the model artifact exists
+        _wait_for(fn_args.serving_model_dir, CHIEF_EXPORT_WAIT_SECS)
+
+
+def _wait_for(path: str, seconds: float) -> None:
+    """Waits until the chief's (atomic) export appears at path."""
+    import time
+    deadline = time.time() + seconds
+    while not tf.io.gfile.exists(path):
+        if time.time() > deadline:
+            raise RuntimeError(f"the chief did not export {path} within {seconds:.0f} s")
+        time.sleep(2)

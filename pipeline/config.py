@@ -35,8 +35,12 @@ class PipelineConfig(_ConfigBase):
     max_clip_ratio: float = field(default=0.01, metadata={"help": "schema: max clipped-sample ratio per slice"})
     min_rms_db: float = field(default=-50.0, metadata={"help": "schema: min slice RMS level, dBFS"})
     allow_anomalies: str = field(default="", metadata={"help": "train despite validation anomalies in these features (comma-separated, or 'all')"})
-    trainer_gpus: int = field(default=1, metadata={"help": "GPUs the Kubeflow trainer step requests"})
+    trainer_gpus: int = field(default=1, metadata={"help": "GPUs the Kubeflow trainer step (each trainer machine) requests"})
     trainer_accelerator: str = field(default="nvidia.com/gpu", metadata={"help": "accelerator type (Vertex: e.g. NVIDIA_TESLA_T4)"})
+    trainer_workers: int = field(default=1, metadata={"help": "trainer machines on Kubeflow; more than one trains data-parallel (MultiWorkerMirroredStrategy) as a Vertex AI custom job"})
+    trainer_machine_type: str = field(default="n1-standard-8", metadata={"help": "Vertex machine type of each trainer machine (trainer_workers > 1)"})
+    vertex_project: str = field(default="", metadata={"help": "Google Cloud project of the Vertex training job (trainer_workers > 1)"})
+    vertex_region: str = field(default="us-central1", metadata={"help": "Vertex AI region of the training job"})
     image: str = field(default="wavegan-pipeline:latest", metadata={"help": "container image for Kubeflow"})
     beam_workers: int = field(default=1, metadata={"help": "Beam DirectRunner worker processes"})
     model: WaveGANConfig = field(default_factory=WaveGANConfig)
@@ -67,6 +71,12 @@ class PipelineConfig(_ConfigBase):
         need(0 <= self.max_clipped_fraction <= 1, "max_clipped_fraction", "must be in [0, 1]")
         need(self.beam_workers >= 1, "beam_workers", "must be at least 1")
         need(self.judge_epochs >= 1, "judge_epochs", "must be at least 1")
+        need(self.trainer_workers >= 1, "trainer_workers", "must be at least 1")
+        need(self.trainer_gpus >= 0, "trainer_gpus", "must not be negative")
+        if self.trainer_workers > 1:
+            need(bool(self.vertex_project), "vertex_project", "trainer_workers > 1 runs a Vertex AI job: name its project")
+            need(self.trainer_gpus == 0 or "/" not in self.trainer_accelerator, "trainer_accelerator",
+                 "Vertex names accelerators like NVIDIA_TESLA_T4 or NVIDIA_L4")
         need(bool(self.model_name) and "/" not in self.model_name, "model_name", "must be a plain name")
         return self
 

@@ -8,6 +8,7 @@ directory, which both runners can read.
 """
 from __future__ import annotations
 
+import logging
 import os
 
 from tfx import v1 as tfx
@@ -27,6 +28,7 @@ STATS_FEATURES = [example_schema.LABEL, example_schema.LABEL_NAME, example_schem
                   example_schema.CLIP_RATIO, example_schema.SOURCE_DURATION, example_schema.SAMPLE_RATE,
                   example_schema.OFFSET]
 TRAINER_RUN_FN = "components.trainer_fn.run_fn"
+log = logging.getLogger(__name__)
 JUDGE_CACHE = "judge_cache"
 
 
@@ -62,20 +64,43 @@ def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool 
         beam_pipeline_args=beam_args)
 
 
+def vertex_training_config(cfg: PipelineConfig) -> dict:
+    """custom_config keys that make TFX's Vertex Trainer run the training as a Vertex AI custom job on
+    trainer_workers machines: a chief pool and a worker pool, same image and machine. Vertex gives each
+    machine a TF_CONFIG (chief, worker), from which run_fn builds MultiWorkerMirroredStrategy."""
+    from tfx.extensions.google_cloud_ai_platform import constants
+    from tfx.extensions.google_cloud_ai_platform.trainer import executor
+    machine = {"machine_type": cfg.trainer_machine_type}
+    if cfg.trainer_gpus > 0:
+        machine.update(accelerator_type=cfg.trainer_accelerator, accelerator_count=cfg.trainer_gpus)
+    pools = [{"machine_spec": machine, "replica_count": count, "container_spec": {"image_uri": cfg.image}}
+             for count in (1, cfg.trainer_workers - 1)]
+    return {executor.TRAINING_ARGS_KEY: {"project": cfg.vertex_project, "job_spec": {"worker_pool_specs": pools}},
+            constants.ENABLE_VERTEX_KEY: True, constants.VERTEX_REGION_KEY: cfg.vertex_region}
+
+
 def _model_components(cfg: PipelineConfig, target: str, example_gen, schema_gen, gate) -> list:
     model_cfg = cfg.model_config()
     judge_cache = os.path.join(cfg.pipeline_root, JUDGE_CACHE)
     judge_trainer = JudgeTrainer(examples=example_gen.outputs["examples"], model_config=model_cfg.to_json(),
                                  cache_dir=judge_cache, epochs=cfg.judge_epochs)
     judge_trainer.add_upstream_node(gate)  # nothing is trained on data that failed validation
-    trainer = tfx.components.Trainer(
+    custom_config = {"model_config": model_cfg.to_json(), "judge_cache_dir": judge_cache,
+                     "warm_start_base": cfg.serving_model_base if cfg.warm_start else ""}
+    trainer_class = tfx.components.Trainer
+    if target == "kubeflow" and cfg.trainer_workers > 1:
+        trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
+        custom_config.update(vertex_training_config(cfg))
+    elif cfg.trainer_workers > 1:
+        log.warning("trainer_workers=%d applies to Kubeflow runs; this local run trains on one machine",
+                    cfg.trainer_workers)
+    trainer = trainer_class(
         run_fn=TRAINER_RUN_FN,
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=model_cfg.steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=0),
-        custom_config={"model_config": model_cfg.to_json(), "judge_cache_dir": judge_cache,
-                       "warm_start_base": cfg.serving_model_base if cfg.warm_start else ""})
+        custom_config=custom_config)
     trainer.add_upstream_node(judge_trainer)  # its judge (cached) scores evaluations during training
     trainer.add_upstream_node(gate)
     evaluator = WaveGANEvaluator(model=trainer.outputs["model"], model_run=trainer.outputs["model_run"],
@@ -88,7 +113,7 @@ def _model_components(cfg: PipelineConfig, target: str, example_gen, schema_gen,
     pusher = AudioPusher(model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
                          infra_blessing=serving_check.outputs["blessing"],
                          serving_model_base=cfg.serving_model_base)
-    if target == "kubeflow" and cfg.trainer_gpus > 0:
+    if target == "kubeflow" and cfg.trainer_gpus > 0 and cfg.trainer_workers == 1:
         from kfp.pipeline_spec import pipeline_spec_pb2
         resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
         trainer.with_platform_config(resources(accelerator=resources.AcceleratorConfig(

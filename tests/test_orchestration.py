@@ -34,6 +34,42 @@ def test_kubeflow_spec_has_every_component_and_the_trainer_gpu(tmp_path):
     assert "Resolver" not in out.read_text()
 
 
+@pytest.mark.e2e
+def test_kubeflow_spec_trains_on_n_vertex_machines_from_the_pipeline_config(tmp_path):
+    """trainer_workers > 1: the Trainer step becomes a Vertex AI custom job with a chief and N-1 workers."""
+    import json
+
+    import kfp.components
+    from google.protobuf import json_format
+    config = tmp_path / "pipeline.json"
+    config.write_text(json.dumps({"trainer_workers": 3, "trainer_gpus": 2, "trainer_accelerator": "NVIDIA_L4",
+                                  "vertex_project": "audio-lab", "image": "registry.example/wavegan:2"}))
+    out = tmp_path / "pipeline.yaml"
+    result = run_cli("pipeline", "compile", "--target", "kubeflow", "--out", out, "--config", config,
+                     "--data-root", "gs://b/audio", "--output", "gs://b/wavegan")
+    assert result.returncode == 0, result.stderr[-2000:]
+    spec = kfp.components.load_component_from_file(str(out)).pipeline_spec  # kfp's own loader
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    assert "google_cloud_ai_platform" in str(executors["Trainer_executor"])  # TFX's Vertex training executor
+    params = json_format.MessageToDict(spec.root.dag.tasks["Trainer"].inputs)["parameters"]
+    custom = json.loads(params["custom_config"]["runtimeValue"]["constantValue"]["stringValue"])
+    assert custom["ai_platform_enable_vertex"] is True and custom["ai_platform_vertex_region"] == "us-central1"
+    job = custom["ai_platform_training_args"]
+    assert job["project"] == "audio-lab"
+    chief, workers = job["job_spec"]["worker_pool_specs"]
+    assert (chief["replica_count"], workers["replica_count"]) == (1, 2)
+    for pool in (chief, workers):
+        assert pool["machine_spec"]["accelerator_type"] == "NVIDIA_L4"
+        assert pool["machine_spec"]["accelerator_count"] == 2
+        assert pool["container_spec"]["image_uri"] == "registry.example/wavegan:2"
+    assert "model_config" in custom  # our run_fn's own keys travel alongside
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"trainer_workers": 2}))
+    result = run_cli("pipeline", "compile", "--target", "kubeflow", "--out", out, "--config", bad)
+    assert result.returncode == 2 and "vertex_project" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_intervals_and_cron_expressions():
     assert parse_every("30m") == 1800 and parse_every("1d") == 86400
     for bad in ("", "0h", "5 weeks", "1x"):
