@@ -65,7 +65,14 @@ def discriminator_gflop(cfg) -> float:
 
 
 def machine_info() -> dict:
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform()}
+    info = {"cpu_count": os.cpu_count(), "platform": platform.platform()}
+    try:
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        info["gpus"] = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    except ImportError:
+        pass
+    return info
 
 
 def write_results(name: str, rows: list, extra: dict) -> str:

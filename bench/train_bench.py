@@ -1,9 +1,13 @@
-"""Training speed: seconds per generator step (with its critic steps).
+"""Training speed: seconds per generator step (with its critic steps), and how they compare.
 
-Configurations: d=16 batch 16 (with and without XLA) and d=64 batch 64, 16384
-samples, WGAN-GP, 5 critic updates. Achieved GFLOP/s is an estimate from the
-layer shapes (see step_gflop) against a large fp32 matmul measured in this run.
-Usage: python bench/train_bench.py [--quick]   (--quick: skip d=64)
+Configurations: d=16 batch 16, d=32 batch 32, d=64 batch 64 (the paper's setting),
+16384 samples, WGAN-GP, 5 critic updates; d=16 also with XLA, with mixed_bfloat16 and
+fed from gzipped TFRecords (the pipeline's input path) instead of memory. The
+estimated GFLOP/s (step_gflop, from the layer shapes) is divided by a large fp32
+matmul measured just before each configuration in the same run: these shared
+machines differ by 4x from day to day, so only that ratio means anything.
+On a GPU machine the same command measures the GPU (XLA on by default there).
+Usage: python bench/train_bench.py [--quick] [--steps N]   (--quick: skip d=64)
 """
 from __future__ import annotations
 
@@ -23,7 +27,10 @@ import tensorflow as tf  # noqa: E402
 
 from bench.common import discriminator_gflop, generator_gflop, matmul_gflops, write_results  # noqa: E402
 from models.config import WaveGANConfig  # noqa: E402
-from models.train import Trainer  # noqa: E402
+from models.train import Trainer, use_xla  # noqa: E402
+
+QUIET = dict(checkpoint_every_steps=10 ** 6, summary_every_steps=10 ** 6, audio_summary_every_steps=10 ** 6,
+             shuffle_buffer=64)
 
 
 def step_gflop(cfg: WaveGANConfig) -> float:
@@ -40,43 +47,73 @@ def step_gflop(cfg: WaveGANConfig) -> float:
     return cfg.batch_size * (cfg.d_updates * critic + 3 * g + 2 * d)
 
 
-def time_steps(cfg: WaveGANConfig, steps: int) -> float:
+def memory_dataset(cfg: WaveGANConfig) -> tf.data.Dataset:
     rng = np.random.RandomState(0)
-    audio = rng.uniform(-0.5, 0.5, [cfg.batch_size * 2, cfg.slice_len, 1]).astype(np.float32)
+    audio = rng.uniform(-0.5, 0.5, [cfg.batch_size * 4, cfg.slice_len, 1]).astype(np.float32)
     ds = tf.data.Dataset.from_tensor_slices((audio, np.zeros(len(audio), np.int32)))
-    ds = ds.repeat().batch(cfg.batch_size, drop_remainder=True).prefetch(2)
+    return ds.shuffle(len(audio), seed=0).repeat().batch(cfg.batch_size, drop_remainder=True).prefetch(2)
+
+
+def tfrecord_input(cfg: WaveGANConfig, folder: str) -> tf.data.Dataset:
+    """The pipeline's input path: gzipped Examples of the schema, parsed and batched by tf.data."""
+    from models.data import tfrecord_dataset
+    from models.schema import make_example
+    rng = np.random.RandomState(0)
+    path = os.path.join(folder, "train.tfrecord.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for i in range(cfg.batch_size * 4):
+            audio = rng.uniform(-0.5, 0.5, [cfg.slice_len, 1]).astype(np.float32)
+            writer.write(make_example(audio, sample_rate=cfg.sample_rate, source_id=f"s{i}", offset=0)
+                         .SerializeToString())
+    return tfrecord_dataset(path, cfg)
+
+
+def time_steps(cfg: WaveGANConfig, steps: int, dataset: tf.data.Dataset) -> float:
+    """Seconds per generator step, after one untimed step that compiles."""
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg.replace(steps=1), run_dir)
-        trainer.fit(ds, export=False)  # compiles
-        trainer.cfg = cfg.replace(steps=1 + steps)
-        iterator = iter(ds)
+        iterator = iter(dataset)
+        trainer._train_step(iterator)["g_loss"].numpy()
         start = time.perf_counter()
         for _ in range(steps):
             trainer._train_step(iterator)["g_loss"].numpy()
         return (time.perf_counter() - start) / steps
 
 
+def configurations(quick: bool):
+    """(name, config, input) rows; input is 'memory' or 'tfrecord'."""
+    d16 = WaveGANConfig(model_size=16, batch_size=16, **QUIET)
+    rows = [("d16_b16", d16, "memory"),
+            ("d16_b16_tfrecord", d16, "tfrecord"),
+            ("d16_b16_xla" if not use_xla(d16) else "d16_b16_no_xla", d16.replace(xla=not use_xla(d16)), "memory"),
+            ("d16_b16_bf16", d16.replace(precision="mixed_bfloat16"), "memory"),
+            ("d32_b32", WaveGANConfig(model_size=32, batch_size=32, **QUIET), "memory")]
+    if not quick:
+        rows.append(("d64_b64", WaveGANConfig(model_size=64, batch_size=64, **QUIET), "memory"))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the d=64 configuration")
-    parser.add_argument("--steps", type=int, default=2, help="timed generator steps per configuration")
+    parser.add_argument("--steps", type=int, default=3, help="timed generator steps per configuration (d=64: 1+)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    peak = matmul_gflops()
-    base = dict(checkpoint_every_steps=10 ** 6, summary_every_steps=10 ** 6,
-                audio_summary_every_steps=10 ** 6, shuffle_buffer=16)
-    configs = [("d16_b16", WaveGANConfig(model_size=16, batch_size=16, **base)),
-               ("d16_b16_xla", WaveGANConfig(model_size=16, batch_size=16, xla=True, **base))]
-    if not args.quick:
-        configs.append(("d64_b64", WaveGANConfig(model_size=64, batch_size=64, **base)))
-    rows = []
-    for name, cfg in configs:
-        seconds = time_steps(cfg, args.steps if cfg.model_size == 64 else max(args.steps, 5))
-        gflop = step_gflop(cfg)
-        rows.append({"config": name, "s_per_step": seconds, "est_gflop_per_step": gflop,
-                     "gflop_s": gflop / seconds, "of_matmul": gflop / seconds / peak})
-        print(f"{name}: {seconds:.3f} s/step", flush=True)
-    write_results("train", rows, {"matmul_gflop_s": peak})
+    rows, baseline = [], {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, cfg, source in configurations(args.quick):
+            peak = matmul_gflops()  # just before: the machine's rate now
+            dataset = tfrecord_input(cfg, folder) if source == "tfrecord" else memory_dataset(cfg)
+            steps = max(1, args.steps // 2) if cfg.model_size >= 64 else max(args.steps, 3)
+            seconds = time_steps(cfg, steps, dataset)
+            gflop = step_gflop(cfg)
+            row = {"config": name, "s_per_step": seconds, "steps_per_hour": 3600 / seconds,
+                   "gflop_s": gflop / seconds, "matmul_gflop_s": peak, "of_matmul": gflop / seconds / peak}
+            baseline.setdefault(cfg.model_size, seconds)
+            row["time_vs_memory_fp32"] = seconds / baseline[cfg.model_size]
+            rows.append(row)
+            print(f"{name}: {seconds:.3f} s/step ({row['of_matmul']:.2f} of the matmul rate)", flush=True)
+    write_results("train", rows, {"xla_default": use_xla(WaveGANConfig())})
 
 
 if __name__ == "__main__":

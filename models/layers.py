@@ -172,10 +172,10 @@ def phase_shuffle(x, radius: int, seed=None):
     As in the reference implementation: one phase per call, the length kept. `seed`
     (a stateless [2] seed) makes the phase a function of it, the same on every
     replica; without it the phase comes from TF's global random state. Written
-    as reflect-pad-by-concat and one dynamic-start slice (not MirrorPad + roll +
-    strided slice): the same function, but its first and second-order gradients are
-    cheap Pad/Slice ops, which makes the critic update ~12% faster at d=16 on CPU.
-    Static shapes, so it also compiles under XLA.
+    as reflect-pad-by-concat and one dynamic-start window (not MirrorPad + roll +
+    strided slice): the same function, with cheaper first and second-order gradients
+    (D's work in a critic update: ~0.93x the time at d=16 on CPU, same process).
+    Static shapes and differentiable twice under XLA too.
     """
     if radius <= 0:
         return x
@@ -184,7 +184,24 @@ def phase_shuffle(x, radius: int, seed=None):
     else:
         phase = tf.random.stateless_uniform([], seed, -radius, radius + 1, dtype=tf.int32)
     length = x.shape[1]
-    left = tf.reverse(tf.slice(x, [0, 1, 0], [-1, radius, -1]), [1])
-    right = tf.reverse(tf.slice(x, [0, length - radius - 1, 0], [-1, radius, -1]), [1])
+    left = tf.reverse(x[:, 1:radius + 1], [1])  # strided slices: XLA can differentiate their gradients
+    right = tf.reverse(x[:, length - radius - 1:length - 1], [1])
     padded = tf.concat([left, x, right], axis=1)
-    return tf.slice(padded, tf.stack([0, radius - phase, 0]), [-1, length, -1])
+    return _window(padded, radius - phase, length)
+
+
+def _window(x, start, length: int):
+    """x[:, start:start + length] for a dynamic start, with a Pad as its gradient.
+
+    tf.slice's own gradient becomes, under XLA, an op that has no gradient of its own,
+    so the gradient penalty (a gradient of a gradient) could not be compiled.
+    """
+    extra = x.shape[1] - length
+
+    @tf.custom_gradient
+    def window(x, start):
+        def gradient(upstream):  # upstream placed at [start, start + length): a static pad and a roll
+            return tf.roll(tf.pad(upstream, [[0, 0], [0, extra], [0, 0]]), start, axis=1), None
+        return tf.slice(x, tf.stack([0, start, 0]), [-1, length, -1]), gradient
+
+    return window(x, start)
