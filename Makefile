@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_output
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-peer clean
 
 install: $(STAMP)
 
@@ -30,5 +30,11 @@ bench: install
 	$(PY) bench/pipeline_bench.py
 	$(PY) bench/serve_bench.py
 
+# The PyTorch peer of bench/train_bench.py, in its own environment (not a dependency of the product).
+bench-peer:
+	@test -x .venv-torch/bin/python || python3.11 -m venv .venv-torch || \
+		PYENV_VERSION=$$(pyenv versions --bare | grep '^3\.11' | tail -1) python3.11 -m venv .venv-torch
+	.venv-torch/bin/python -m pip install -q torch==2.13.0 "numpy<3"
+
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) .venv-torch $(DEMO_OUT) .pytest_cache

@@ -83,11 +83,11 @@ def write_results(name: str, rows: list, extra: dict) -> str:
                "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "results": rows, **extra}
     with open(path, "w") as f:
         json.dump(payload, f, indent=2)
-    keys = list(rows[0].keys())
-    widths = [max(len(k), *(len(_fmt(r[k])) for r in rows)) for k in keys]
+    keys = list(dict.fromkeys(k for row in rows for k in row))  # every column, in first-seen order
+    widths = [max(len(k), *(len(_fmt(r.get(k, ""))) for r in rows)) for k in keys]
     print("  ".join(k.ljust(w) for k, w in zip(keys, widths)))
     for row in rows:
-        print("  ".join(_fmt(row[k]).ljust(w) for k, w in zip(keys, widths)))
+        print("  ".join(_fmt(row.get(k, "")).ljust(w) for k, w in zip(keys, widths)))
     for key, value in extra.items():
         print(f"{key}: {_fmt(value)}")
     print(f"-> {path}")

@@ -7,12 +7,18 @@ estimated GFLOP/s (step_gflop, from the layer shapes) is divided by a large fp32
 matmul measured just before each configuration in the same run: these shared
 machines differ by 4x from day to day, so only that ratio means anything.
 On a GPU machine the same command measures the GPU (XLA on by default there).
-Usage: python bench/train_bench.py [--quick] [--steps N]   (--quick: skip d=64)
+
+The peer: with a Python that has torch (default .venv-torch/bin/python, see README),
+bench/torch_peer.py runs the same networks and step in PyTorch in the same run, and
+`speedup_vs_torch` is its time over ours (above 1: we are faster).
+Usage: python bench/train_bench.py [--quick] [--steps N] [--torch-python PATH]   (--quick: skip d=64)
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +35,7 @@ from bench.common import discriminator_gflop, generator_gflop, matmul_gflops, wr
 from models.config import WaveGANConfig  # noqa: E402
 from models.train import Trainer, use_xla  # noqa: E402
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUIET = dict(checkpoint_every_steps=10 ** 6, summary_every_steps=10 ** 6, audio_summary_every_steps=10 ** 6,
              shuffle_buffer=64)
 
@@ -93,10 +100,25 @@ def configurations(quick: bool):
     return rows
 
 
+def torch_peer(python: str, cfg: WaveGANConfig, steps: int):
+    """The PyTorch peer's row for cfg, or None (with a note) when that Python has no torch."""
+    if not python or not os.path.exists(python):
+        return None
+    command = [python, os.path.join(REPO, "bench", "torch_peer.py"), "--model-size", str(cfg.model_size),
+               "--batch-size", str(cfg.batch_size), "--steps", str(steps)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"torch peer skipped: {done.stderr.strip().splitlines()[-1:]}", flush=True)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the d=64 configuration")
     parser.add_argument("--steps", type=int, default=3, help="timed generator steps per configuration (d=64: 1+)")
+    parser.add_argument("--torch-python", default=os.path.join(REPO, ".venv-torch", "bin", "python"),
+                        help="a Python with torch for the PyTorch peer ('' to skip)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     rows, baseline = [], {}
@@ -113,6 +135,17 @@ def main():
             row["time_vs_memory_fp32"] = seconds / baseline[cfg.model_size]
             rows.append(row)
             print(f"{name}: {seconds:.3f} s/step ({row['of_matmul']:.2f} of the matmul rate)", flush=True)
+            if name == f"d{cfg.model_size}_b{cfg.batch_size}":  # the plain fp32 row: set the peer beside it
+                peer = torch_peer(args.torch_python, cfg, steps)
+                if peer:
+                    rows.append({"config": f"{name}_torch", "s_per_step": peer["s_per_step"],
+                                 "steps_per_hour": 3600 / peer["s_per_step"],
+                                 "gflop_s": gflop / peer["s_per_step"], "matmul_gflop_s": peer["matmul_gflop_s"],
+                                 "of_matmul": gflop / peer["s_per_step"] / peer["matmul_gflop_s"],
+                                 "time_vs_memory_fp32": peer["s_per_step"] / seconds})
+                    row["speedup_vs_torch"] = peer["s_per_step"] / seconds
+                    print(f"{name} in PyTorch {peer['torch']}: {peer['s_per_step']:.3f} s/step "
+                          f"(ours is {row['speedup_vs_torch']:.2f}x as fast)", flush=True)
     write_results("train", rows, {"xla_default": use_xla(WaveGANConfig())})
 
 

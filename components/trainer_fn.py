@@ -7,6 +7,10 @@ export is then the best checkpoint) and warm_start_base
 generator and discriminator). The pushed model carries the discriminator's weights
 in assets.extra/, which TF Serving ignores, so warm starts need no Resolver node
 and work the same on Kubeflow.
+
+On several machines (TF_CONFIG, as Vertex AI sets it for --trainer-workers) every
+machine runs this function with MultiWorkerMirroredStrategy; the chief writes the
+model artifact and the others export to scratch and wait for the chief's.
 """
 from __future__ import annotations
 
