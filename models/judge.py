@@ -157,7 +157,9 @@ def load_or_train(folder: str, train_audio, train_labels, eval_audio, eval_label
     judge = Judge.train(train_audio, train_labels, eval_audio, eval_labels, sample_rate, label_names, epochs,
                         seed=seed)
     if folder:
-        staging = folder.rstrip("/") + ".tmp"  # a judge appears whole or not at all
+        # A judge appears whole or not at all; the staging name is this process's, since every
+        # worker of a multi-worker run trains the same judge at the same time.
+        staging = f"{folder.rstrip('/')}.tmp{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         judge.save(staging)
         shutil.rmtree(folder, ignore_errors=True)
