@@ -136,14 +136,14 @@ class Trainer:
         workers (each takes its rows of the global batch) and again when resumed.
         """
         cfg = self.cfg
-        seed = tf.random.experimental.stateless_fold_in(tf.stack([tf.constant(cfg.seed, tf.int64), counter]), kind)
-        full = tf.random.stateless_uniform([cfg.batch_size, *shape], seed, minval, maxval, dtype=dtype)
+        full = tf.random.stateless_uniform([cfg.batch_size, *shape], self._seed(counter, kind), minval, maxval,
+                                           dtype=dtype)
         per_replica = cfg.batch_size // self.strategy.num_replicas_in_sync
         start = tf.distribute.get_replica_context().replica_id_in_sync_group * per_replica
         return full[start:start + per_replica]
 
-    def _phase_seed(self, counter, kind: int):
-        """One seed for a D call's phase shuffles: the same on every replica, as in a single-device run."""
+    def _seed(self, counter, kind: int):
+        """The stateless seed of one draw; a D call's phase seed is the same on every replica."""
         return tf.random.experimental.stateless_fold_in(
             tf.stack([tf.constant(self.cfg.seed, tf.int64), counter]), kind)
 
@@ -154,13 +154,13 @@ class Trainer:
         z = self._draw(counter, Z_CRITIC, [cfg.latent_dim], -1.0, 1.0)
         with tf.GradientTape() as tape:
             fake = G(z, label, training=True)
-            d_real = D(real, label, training=True, phase_seed=self._phase_seed(counter, PHASE_REAL))
-            d_fake = D(fake, label, training=True, phase_seed=self._phase_seed(counter, PHASE_FAKE))
+            d_real = D(real, label, training=True, phase_seed=self._seed(counter, PHASE_REAL))
+            d_fake = D(fake, label, training=True, phase_seed=self._seed(counter, PHASE_FAKE))
             per_example = discriminator_loss(cfg.loss, d_real, d_fake)
             penalty = tf.zeros_like(per_example)
             if cfg.loss == "wgan-gp":
                 penalty = gradient_penalty(D, real, fake, label, alpha=self._draw(counter, ALPHA, [1, 1]),
-                                           phase_seed=self._phase_seed(counter, PHASE_PENALTY))
+                                           phase_seed=self._seed(counter, PHASE_PENALTY))
             loss = self._average(per_example + cfg.gp_lambda * penalty)
             scaled = self.d_opt.scale_loss(loss)
         variables = D.trainable_variables
@@ -179,7 +179,7 @@ class Trainer:
         z = self._draw(counter, Z_GENERATOR, [cfg.latent_dim], -1.0, 1.0)
         with tf.GradientTape() as tape:
             scores = D(G(z, label, training=True), label, training=True,
-                       phase_seed=self._phase_seed(counter, PHASE_GENERATOR))
+                       phase_seed=self._seed(counter, PHASE_GENERATOR))
             loss = self._average(generator_loss(cfg.loss, scores))
             scaled = self.g_opt.scale_loss(loss)
         variables = G.trainable_variables
