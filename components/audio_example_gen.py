@@ -82,7 +82,9 @@ class Executor(BaseExampleGenExecutor):
         with self._make_beam_pipeline() as pipeline:
             for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
                 _ = (split
-                     | f"Serialize[{name}]" >> beam.Map(lambda example: example.SerializeToString())
+                     # Deterministic: the same audio gives the same bytes (feature maps are otherwise
+                     # written in a per-process order), so a re-run's files match and caches keyed on them hit.
+                     | f"Serialize[{name}]" >> beam.Map(lambda example: example.SerializeToString(deterministic=True))
                      | f"Write[{name}]" >> beam.io.WriteToTFRecord(
                          os.path.join(artifact_utils.get_split_uri([examples], name), "data_tfrecord"),
                          file_name_suffix=".gz"))

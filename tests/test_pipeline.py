@@ -13,6 +13,7 @@ from models.export import export_generator, load_exported
 from models.wavegan import Generator
 from pipeline.config import PipelineConfig
 from pipeline.demo_data import make_demo_data
+from pipeline.pipeline import JUDGE_CACHE
 from pipeline.runner import PipelineError, run_local
 from serving.model_dirs import versions
 from tests.conftest import TINY, WAVEGAN, run_cli, tiny_config
@@ -192,6 +193,8 @@ def test_killing_a_run_mid_training_leaves_the_serving_dir_intact(tmp_path):
     load_exported(os.path.join(cfg.serving_model_base, "1"))
     again = run_local(cfg, out=lambda line: None)  # the lock died with the process
     assert again["pushed_version"] == 2
+    # Three ingests of the same audio wrote the same bytes, so all three runs used one cached judge.
+    assert len(os.listdir(os.path.join(cfg.pipeline_root, JUDGE_CACHE))) == 1
 
 
 def test_a_second_concurrent_run_is_refused(tmp_path):

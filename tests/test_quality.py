@@ -34,7 +34,7 @@ def tone_judge(tmp_path_factory):
     from models.judge import Judge
     train_audio, train_labels = tone_data(24, seed=0)
     eval_audio, eval_labels = tone_data(8, seed=1)
-    judge = Judge.train(train_audio, train_labels, eval_audio, eval_labels, SR, ["low", "mid", "high"], epochs=10)
+    judge = Judge.train(train_audio, train_labels, eval_audio, eval_labels, SR, ["low", "mid", "high"], epochs=4)
     folder = str(tmp_path_factory.mktemp("judge"))
     judge.save(folder)
     return folder, (train_audio, train_labels, eval_audio, eval_labels)

@@ -48,8 +48,9 @@ def cmd_schedule(args):
 
 
 def cmd_pipeline_compile(args):
+    cfg = _pipeline_config(args)  # a bad config is reported at once, before TFX's imports (~15 s)
     from pipeline.kubeflow import compile_kubeflow
-    path = compile_kubeflow(_pipeline_config(args), args.out)
+    path = compile_kubeflow(cfg, args.out)
     print(f"wrote the Kubeflow Pipelines v2 spec to {path}")
     print("upload it in the KFP UI, or: wavegan pipeline schedule --host URL --package " + path)
 
