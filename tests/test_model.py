@@ -114,6 +114,35 @@ def test_config_round_trips_through_json_and_rejects_unknown_keys():
         WaveGANConfig.from_dict({"modelsize": 3})
 
 
+@pytest.mark.parametrize("batch,length,in_ch,out_ch,kernel_len,stride", [
+    (3, 64, 1, 5, 25, 4),   # D's first layer: the filter gradient as one matmul
+    (2, 64, 9, 5, 25, 4),   # wider input: TF's filter gradient, polyphase input gradient
+    (2, 40, 3, 4, 5, 2), (2, 48, 3, 4, 4, 4), (2, 36, 1, 3, 9, 3)])
+def test_strided_conv_gradients_equal_tfs_to_second_order_also_under_xla(batch, length, in_ch, out_ch,
+                                                                          kernel_len, stride):
+    """strided_conv1d's own gradients (polyphase input gradient, matmul filter gradient) and
+    their gradients, which the gradient penalty differentiates, equal tf.nn.conv1d's."""
+    from models.layers import strided_conv1d
+    x, kernel = tf.random.normal([batch, length, in_ch]), tf.random.normal([kernel_len, in_ch, out_ch])
+    upstream = tf.random.normal([batch, length // stride, out_ch])
+
+    def grads(conv, x, kernel):
+        with tf.GradientTape() as outer:
+            outer.watch([x, kernel])
+            with tf.GradientTape() as inner:
+                inner.watch([x, kernel])
+                y = conv(x, kernel)
+            dx, dkernel = inner.gradient(y, [x, kernel], output_gradients=upstream)
+            penalty = tf.reduce_sum(tf.square(dx)) + tf.reduce_sum(tf.sin(dkernel))
+        return [y, dx, dkernel, *outer.gradient(penalty, [x, kernel], unconnected_gradients="zero")]
+
+    want = grads(lambda x, k: tf.nn.conv1d(x, k, stride, "SAME"), x, kernel)
+    ours = lambda x, k: strided_conv1d(x, k, stride)  # noqa: E731
+    for got in (grads(ours, x, kernel), tf.function(grads, jit_compile=True)(ours, x, kernel)):
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4 * float(tf.reduce_max(tf.abs(b))))
+
+
 def test_phase_shuffle_gradients_match_the_reference_formulation_also_under_xla():
     """First and second-order gradients (the gradient penalty needs both) equal those of the
     reference's MirrorPad + roll + slice, eagerly and compiled with XLA."""
