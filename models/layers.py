@@ -65,6 +65,12 @@ def use_polyphase_gradients(length, kernel_len: int, stride: int) -> bool:
     return applies and CONV_GRADIENTS == "polyphase"
 
 
+# TF's filter gradient is slow for few input channels and for very large kernels (d=64's last
+# critic layer, 13M weights: 0.11 of the matmul rate, where one matmul runs at 0.81); elsewhere
+# it is as fast or faster than the matmul (d=16-64, measured per layer).
+MATMUL_FILTER_GRADIENT_WEIGHTS = 8_000_000
+
+
 def strided_conv1d(x, kernel, stride: int):
     """tf.nn.conv1d(x, kernel, stride, 'SAME') with faster, exact gradients on CPU.
 
@@ -73,7 +79,8 @@ def strided_conv1d(x, kernel, stride: int):
     large matmul, forward 0.2-1.0). Here the input gradient is the transposed
     convolution in polyphase form (stride-1 convolutions, as ConvTranspose1D): 1.3-2.4x
     faster. The filter gradient is one matmul of the strided windows with the output
-    gradient where the input has few channels (1.5x faster), else TF's own op. All
+    gradient where the input has few channels (1.5x faster) or the kernel is very large
+    (7x), else TF's own op. All
     are differentiable ops, so the gradient penalty's second-order pass works
     (also under XLA). Needs a static length that the stride divides and kernel_len >= stride.
     """
@@ -83,7 +90,7 @@ def strided_conv1d(x, kernel, stride: int):
     @tf.custom_gradient
     def conv(x, kernel):
         def gradient(upstream):
-            if x.shape[2] < 8:  # few input channels: one matmul beats TF's own filter gradient
+            if x.shape[2] < 8 or kernel.shape.num_elements() >= MATMUL_FILTER_GRADIENT_WEIGHTS:
                 kernel_gradient = _conv_filter_gradient(x, upstream, kernel_len, stride, left_pad)
             else:
                 kernel_gradient = tf.squeeze(tf.raw_ops.Conv2DBackpropFilter(

@@ -117,6 +117,7 @@ def test_config_round_trips_through_json_and_rejects_unknown_keys():
 @pytest.mark.parametrize("batch,length,in_ch,out_ch,kernel_len,stride", [
     (3, 64, 1, 5, 25, 4),   # D's first layer: the filter gradient as one matmul
     (2, 64, 9, 5, 25, 4),   # wider input: TF's filter gradient, polyphase input gradient
+    (2, 32, 512, 1024, 25, 4),  # a kernel as large as d=64's last critic layer: the matmul again
     (2, 40, 3, 4, 5, 2), (2, 48, 3, 4, 4, 4), (2, 36, 1, 3, 9, 3)])
 def test_strided_conv_gradients_equal_tfs_to_second_order_also_under_xla(batch, length, in_ch, out_ch,
                                                                           kernel_len, stride):
