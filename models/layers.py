@@ -80,9 +80,9 @@ def strided_conv1d(x, kernel, stride: int):
     convolution in polyphase form (stride-1 convolutions, as ConvTranspose1D): 1.3-2.4x
     faster. The filter gradient is one matmul of the strided windows with the output
     gradient where the input has few channels (1.5x faster) or the kernel is very large
-    (7x), else TF's own op. All
-    are differentiable ops, so the gradient penalty's second-order pass works
-    (also under XLA). Needs a static length that the stride divides and kernel_len >= stride.
+    (7x), else TF's own op. All are differentiable ops, so the gradient penalty's
+    second-order pass works (also under XLA). Needs a static length that the stride
+    divides and kernel_len >= stride.
     """
     kernel_len = kernel.shape[0]
     left_pad = (kernel_len - stride) // 2  # TF's SAME padding when the stride divides the length
@@ -111,15 +111,31 @@ def _conv_input_gradient(upstream, kernel, stride: int, left_pad: int):
     kernel_len, in_ch, out_ch = kernel.shape
     centre = kernel_len - 1 - left_pad
     reversed_kernel = tf.reverse(kernel, [0])
-    outputs = []
-    for first, n_phases, m_lo, n_taps in polyphase_groups(kernel_len, stride, centre):
+    groups = polyphase_groups(kernel_len, stride, centre)
+    kernels = []
+    for first, n_phases, m_lo, n_taps in groups:
         taps = [[stride * (t + m_lo) + centre - first - p for p in range(n_phases)] for t in range(n_taps)]
         group = tf.gather(reversed_kernel, taps)  # [n_taps, n_phases, in_ch, out_ch]
-        group = tf.reshape(tf.transpose(group, [0, 3, 1, 2]), [n_taps, out_ch, n_phases * in_ch])
-        padded = tf.pad(upstream, [[0, 0], [-m_lo, n_taps - 1 + m_lo], [0, 0]])
-        outputs.append(tf.nn.conv1d(padded, group, stride=1, padding="VALID"))
-    phases = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=-1)  # [B, T, S * in_ch]
-    return tf.reshape(phases, [tf.shape(phases)[0], upstream.shape[1] * stride, in_ch])
+        kernels.append(tf.reshape(tf.transpose(group, [0, 3, 1, 2]), [n_taps, out_ch, n_phases * in_ch]))
+    return polyphase_conv(upstream, groups, kernels, stride, in_ch)
+
+
+def polyphase_conv(x, groups, kernels, stride: int, out_ch: int):
+    """A stride-S transposed convolution from its polyphase groups and their stride-1 kernels.
+
+    Each group's convolution gives its phases side by side in the channels; a concat
+    and a reshape interleave all S phases in time.
+    """
+    outputs = []
+    for (_, _, m_lo, n_taps), kernel in zip(groups, kernels):
+        if -m_lo == (n_taps - 1) // 2:  # TF's SAME padding is exactly this group's
+            outputs.append(tf.nn.conv1d(x, kernel, stride=1, padding="SAME"))
+        else:
+            padded = tf.pad(x, [[0, 0], [-m_lo, n_taps - 1 + m_lo], [0, 0]])
+            outputs.append(tf.nn.conv1d(padded, kernel, stride=1, padding="VALID"))
+    y = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=-1)  # [B, T, S * out_ch]
+    length = y.shape[1] if y.shape[1] is not None else tf.shape(y)[1]  # static when known
+    return tf.reshape(y, [tf.shape(y)[0], length * stride, out_ch])
 
 
 def _conv_filter_gradient(x, upstream, kernel_len: int, stride: int, left_pad: int):
@@ -184,17 +200,8 @@ class ConvTranspose1D(tf.Module):
         self.b = tf.Variable(tf.zeros([out_ch]), name="b")
 
     def __call__(self, x, training=False):
-        outputs = []
-        for (_, _, m_lo, n_taps), kernel in zip(self.groups, self.kernels):
-            kernel = _as(kernel, x)
-            if -m_lo == (n_taps - 1) // 2:  # TF's SAME padding is exactly this group's
-                outputs.append(tf.nn.conv1d(x, kernel, stride=1, padding="SAME"))
-            else:
-                padded = tf.pad(x, [[0, 0], [-m_lo, n_taps - 1 + m_lo], [0, 0]])
-                outputs.append(tf.nn.conv1d(padded, kernel, stride=1, padding="VALID"))
-        y = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=-1)
-        batch, length = tf.shape(y)[0], tf.shape(y)[1]
-        return tf.reshape(y, [batch, length * self.stride, self.out_ch]) + _as(self.b, x)
+        kernels = [_as(kernel, x) for kernel in self.kernels]
+        return polyphase_conv(x, self.groups, kernels, self.stride, self.out_ch) + _as(self.b, x)
 
     def transposed_kernel(self) -> np.ndarray:
         """The equivalent transposed-conv kernel [kernel_len, in_ch, out_ch]."""
