@@ -7,8 +7,9 @@ WGAN-GP step (5 critic updates with the gradient penalty, 1 generator update, Ad
 1e-4, betas 0.5/0.9), in PyTorch's native channels-first layout. Not a dependency of
 the product: it runs in a separate environment with torch (see README, Benchmarks).
 
-Usage: python bench/torch_peer.py --model-size 16 --batch-size 16 --steps 3
+Usage: python bench/torch_peer.py --model-size 16 --batch-size 16 --steps 3 [--device cuda]
 Prints one JSON line: seconds per generator step and this process's fp32 matmul rate.
+On CUDA, TensorFloat-32 is allowed for matmuls and convolutions, as TensorFlow does by default.
 """
 from __future__ import annotations
 
@@ -65,11 +66,12 @@ class Discriminator(nn.Module):
 
 
 def train_step(G, D, g_opt, d_opt, real_batches, batch):
+    device = real_batches[0].device
     for real in real_batches:
-        z = torch.rand(batch, LATENT) * 2 - 1
+        z = torch.rand(batch, LATENT, device=device) * 2 - 1
         with torch.no_grad():
             fake = G(z)
-        alpha = torch.rand(batch, 1, 1)
+        alpha = torch.rand(batch, 1, 1, device=device)
         mixed = (real + alpha * (fake - real)).requires_grad_(True)
         grads, = torch.autograd.grad(D(mixed).sum(), mixed, create_graph=True)
         penalty = (grads.flatten(1).norm(dim=1) - 1).square().mean()
@@ -77,7 +79,7 @@ def train_step(G, D, g_opt, d_opt, real_batches, batch):
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         d_opt.step()
-    z = torch.rand(batch, LATENT) * 2 - 1
+    z = torch.rand(batch, LATENT, device=device) * 2 - 1
     g_loss = -D(G(z)).mean()
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
@@ -85,13 +87,14 @@ def train_step(G, D, g_opt, d_opt, real_batches, batch):
     return float(g_loss.detach())
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
-    a = torch.randn(n, n)
+def matmul_gflops(device: str, repeats: int = 10) -> float:
+    n = 8192 if device == "cuda" else 2048
+    a = torch.randn(n, n, device=device)
     a @ a
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        a @ a
+        float((a @ a).sum())  # the sum brings one number back: the device has finished
         times.append(time.perf_counter() - start)
     return 2 * n ** 3 / sorted(times)[len(times) // 2] / 1e9
 
@@ -101,13 +104,15 @@ def main():
     parser.add_argument("--model-size", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
-    G, D = Generator(args.model_size), Discriminator(args.model_size)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    G, D = Generator(args.model_size).to(args.device), Discriminator(args.model_size).to(args.device)
     g_opt = torch.optim.Adam(G.parameters(), 1e-4, betas=(0.5, 0.9))
     d_opt = torch.optim.Adam(D.parameters(), 1e-4, betas=(0.5, 0.9))
-    data = torch.rand(args.batch_size * 4, 1, SLICE_LEN) - 0.5
+    data = torch.rand(args.batch_size * 4, 1, SLICE_LEN, device=args.device) - 0.5
     batches = [data[i * args.batch_size:(i + 1) * args.batch_size] for i in range(4)]
     real_batches = [batches[k % 4] for k in range(D_UPDATES)]
     train_step(G, D, g_opt, d_opt, real_batches, args.batch_size)  # warm-up
@@ -115,7 +120,8 @@ def main():
     for _ in range(args.steps):
         train_step(G, D, g_opt, d_opt, real_batches, args.batch_size)
     seconds = (time.perf_counter() - start) / args.steps
-    print(json.dumps({"torch": torch.__version__, "s_per_step": seconds, "matmul_gflop_s": matmul_gflops()}))
+    print(json.dumps({"torch": torch.__version__, "device": args.device, "s_per_step": seconds,
+                      "matmul_gflop_s": matmul_gflops(args.device)}))
 
 
 if __name__ == "__main__":
