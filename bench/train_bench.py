@@ -134,6 +134,7 @@ def main():
                         help="timed generator steps per configuration (default 3 on CPU, where d=64 takes 1; 30 on GPU)")
     parser.add_argument("--torch-python", default=os.path.join(REPO, ".venv-torch", "bin", "python"),
                         help="a Python with torch for the PyTorch peer ('' to skip)")
+    parser.add_argument("--configs", default="", help="only these rows, comma-separated (e.g. d64_b64,d64_b64_bf16)")
     parser.add_argument("--results-name", default="",
                         help="bench/results/<name>.json (default train, or train_gpu on a GPU machine)")
     args = parser.parse_args()
@@ -142,6 +143,8 @@ def main():
     rows, baseline = [], {}
     with tempfile.TemporaryDirectory() as folder:
         for name, cfg, source in configurations(args.quick, on_gpu):
+            if args.configs and name not in args.configs.split(","):
+                continue
             peak = matmul_gflops()  # just before: the machine's rate now
             dataset = tfrecord_input(cfg, folder) if source == "tfrecord" else memory_dataset(cfg)
             if on_gpu:

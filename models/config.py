@@ -99,7 +99,7 @@ class WaveGANConfig(_ConfigBase):
     summary_every_steps: int = field(default=50, metadata={"help": "TensorBoard scalars every N steps"})
     audio_summary_every_steps: int = field(default=500, metadata={"help": "TensorBoard audio every N steps"})
     shuffle_buffer: int = field(default=4096, metadata={"help": "tf.data shuffle buffer (examples)"})
-    xla: Optional[bool] = field(default=None, metadata={"help": "compile train steps with XLA (unset: on when a GPU is present; it is 4-5x slower on CPU)"})
+    xla: Optional[bool] = field(default=None, metadata={"help": "compile train steps with XLA (unset: on when a GPU is present; it is 1.3x slower on CPU)"})
     precision: str = field(default="float32", metadata={"help": "float32, mixed_float16 or mixed_bfloat16: 16-bit activations; weights, the generator's output and the losses in float32 (float16 with loss scaling)"})
     eval_every_steps: int = field(default=0, metadata={"help": "score the generator with the judge every N steps and keep the best checkpoint (0 = off)"})
     train_eval_clips: int = field(default=256, metadata={"help": "clips generated per evaluation during training"})

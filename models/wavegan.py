@@ -87,12 +87,13 @@ class Discriminator(tf.Module):
     """audio [B, slice_len, channels] (+ label) -> one unbounded score per example.
 
     Conditional models use a projection discriminator (Miyato & Koyama, 2018):
-    score = linear(h) + <embed(label), h>.
+    score = linear(h) + <embed(label), h>. `xla`: its training calls are compiled with
+    XLA (the phase shuffle then takes a form that compiles once for every phase).
     """
 
-    def __init__(self, cfg: WaveGANConfig, name="discriminator"):
+    def __init__(self, cfg: WaveGANConfig, name="discriminator", xla: bool = False):
         super().__init__(name=name)
-        self.cfg = cfg
+        self.cfg, self.xla = cfg, xla
         d = cfg.model_size
         mul, plan = _channel_plan(cfg)
         # Channels grow d, 2d, 4d, ... as G's shrink; all strides 4, then the extra layer's.
@@ -118,7 +119,7 @@ class Discriminator(tf.Module):
             x = tf.nn.leaky_relu(norm(conv(x), training=training), alpha=0.2)
             if training and i < 4:  # the reference shuffles after layers 0-3 only
                 seed = None if phase_seed is None else tf.random.experimental.stateless_fold_in(phase_seed, i)
-                x = phase_shuffle(x, self.cfg.phase_shuffle, seed)
+                x = phase_shuffle(x, self.cfg.phase_shuffle, seed, xla=self.xla)
         h = tf.cast(tf.reshape(x, [-1, self.feature_dim]), tf.float32)  # the score in float32
         score = self.output(h)[:, 0]
         if self.label_projection is not None:

@@ -170,20 +170,22 @@ def test_phase_shuffle_gradients_match_the_reference_formulation_also_under_xla(
         seed = tf.constant([k, 7], tf.int64)
         phases.add(int(tf.random.stateless_uniform([], seed, -radius, radius + 1, dtype=tf.int32)))
         want = grads(reference, seed)
-        for got in (grads(lambda x, s: phase_shuffle(x, radius, s), seed),
-                    tf.function(grads, jit_compile=True)(lambda x, s: phase_shuffle(x, radius, s), seed)):
+        ours = [lambda x, s: phase_shuffle(x, radius, s), lambda x, s: phase_shuffle(x, radius, s, xla=True)]
+        for got in ([grads(shuffle, seed) for shuffle in ours]
+                    + [tf.function(grads, jit_compile=True)(shuffle, seed) for shuffle in ours]):
             for a, b in zip(got, want):
                 np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
     assert len(phases) >= 4
 
 
-def test_xla_compiles_one_critic_program_for_every_update():
+def test_xla_compiles_one_critic_program_for_every_update(tmp_path):
     """The update counter keys each update's phase shuffles. If any op needs the phase as an
     XLA compile-time constant, each update compiles the critic again (seconds each: on an
     H100 a tiny model took 32 s per step). One program must serve every counter value."""
     from models.losses import gradient_penalty
-    cfg = tiny_config()
-    D, x = Discriminator(cfg), tf.random.normal([2, cfg.slice_len, 1])
+    from models.train import Trainer
+    cfg = tiny_config().replace(xla=True)
+    D, x = Trainer(cfg, str(tmp_path)).discriminator, tf.random.normal([2, cfg.slice_len, 1])
     fake = tf.random.normal([2, cfg.slice_len, 1])
 
     @tf.function(jit_compile=True)
