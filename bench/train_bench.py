@@ -112,13 +112,13 @@ def configurations(quick: bool, on_gpu: bool):
     return rows
 
 
-def torch_peer(python: str, cfg: WaveGANConfig, steps: int):
+def torch_peer(python: str, cfg: WaveGANConfig, steps: int, on_gpu: bool):
     """The PyTorch peer's row for cfg, or None (with a note) when that Python has no torch."""
     if not python or not os.path.exists(python):
         return None
     command = [python, os.path.join(REPO, "bench", "torch_peer.py"), "--model-size", str(cfg.model_size),
                "--batch-size", str(cfg.batch_size), "--steps", str(steps)]
-    if tf.config.list_physical_devices("GPU"):
+    if on_gpu:
         command += ["--device", "cuda"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -147,10 +147,9 @@ def main():
                 continue
             peak = matmul_gflops()  # just before: the machine's rate now
             dataset = tfrecord_input(cfg, folder) if source == "tfrecord" else memory_dataset(cfg)
-            if on_gpu:
-                steps = args.steps or 30
-            else:
-                steps = max(1, (args.steps or 3) // 2) if cfg.model_size >= 64 else max(args.steps or 3, 3)
+            steps = args.steps or (30 if on_gpu else 3)
+            if not on_gpu:  # a d=64 step takes minutes here
+                steps = max(1, steps // 2) if cfg.model_size >= 64 else max(steps, 3)
             seconds = time_steps(cfg, steps, dataset)
             gflop = step_gflop(cfg)
             row = {"config": name, "s_per_step": seconds, "steps_per_hour": 3600 / seconds,
@@ -160,7 +159,7 @@ def main():
             rows.append(row)
             print(f"{name}: {seconds:.3f} s/step ({row['of_matmul']:.2f} of the matmul rate)", flush=True)
             if name == f"d{cfg.model_size}_b{cfg.batch_size}":  # the plain fp32 row: set the peer beside it
-                peer = torch_peer(args.torch_python, cfg, steps)
+                peer = torch_peer(args.torch_python, cfg, steps, on_gpu)
                 if peer:
                     rows.append({"config": f"{name}_torch", "s_per_step": peer["s_per_step"],
                                  "steps_per_hour": 3600 / peer["s_per_step"],
