@@ -27,6 +27,8 @@ TABLE_METRICS = (("inception_score", "IS", "{:.2f}"), ("inception_score_ratio", 
                  ("clipped_fraction", "clipped", "{:.0%}"), ("rms_db", "RMS dB", "{:.1f}"))
 CURVES = ("frechet_distance", "inception_score_ratio", "label_accuracy", "ndb_fraction")
 PLAYERS_PER_CLASS = 2
+SPECTROGRAM_FFT = 256
+SPECTROGRAM_DB_RANGE = (-120, -20)  # power spectral density, dB: silence to loud speech
 
 
 def _plt():
@@ -53,27 +55,37 @@ def plot_curves(history: list, folder: str):
     for ax, name in zip(np.atleast_1d(axes), names):
         ax.plot(steps, [e.get(name, np.nan) for e in history], marker=".")
         ax.set_title(name)
-        ax.ticklabel_format(axis="y", useOffset=False)
+        if name == "frechet_distance":  # falls by orders of magnitude: linear hides all after the start
+            ax.set_yscale("log")
+        else:
+            ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlabel("generator step")
         ax.grid(alpha=0.3)
     return _save(fig, folder, "curves.png")
 
 
-def plot_spectrograms(real, generated, sample_rate: int, folder: str):
-    """A row of real and a row of generated log-mel spectrograms; each is (clips, titles)."""
-    from models.judge import log_mel
+def plot_spectrograms(real, generated, sample_rate: int, folder: str, name: str = "spectrograms.png"):
+    """Real (top) and generated (bottom) spectrograms, one column per class, each (clips, titles).
+
+    Linear frequency from 0 to Nyquist and one dB colour scale for every panel, so pitch
+    harmonics, and energy in a band where the real audio has none, show at a glance.
+    """
+    from matplotlib import mlab
     plt = _plt()
     n = min(len(real[0]), len(generated[0]), 10)
-    fig, axes = plt.subplots(2, n, figsize=(1.8 * n, 4.4), squeeze=False)
-    for row, (name, (clips, titles)) in enumerate((("real", real), ("generated", generated))):
-        features = log_mel(clips[:n], sample_rate)[..., 0]
+    fig, axes = plt.subplots(2, n, figsize=(1.8 * n, 4.4), squeeze=False, sharey=True)
+    for row, (label, (clips, titles)) in enumerate((("real", real), ("generated", generated))):
         for i in range(n):
-            axes[row, i].imshow(features[i].T, origin="lower", aspect="auto", cmap="magma")
+            mono = np.asarray(clips[i], np.float64).reshape(len(clips[i]), -1).mean(axis=1)
+            power, freqs, times = mlab.specgram(mono, NFFT=SPECTROGRAM_FFT, Fs=sample_rate,
+                                                noverlap=SPECTROGRAM_FFT * 3 // 4)
+            axes[row, i].imshow(10 * np.log10(power + 1e-12), origin="lower", aspect="auto", cmap="magma",
+                                vmin=SPECTROGRAM_DB_RANGE[0], vmax=SPECTROGRAM_DB_RANGE[1],
+                                extent=[times[0], times[-1], freqs[0] / 1000, freqs[-1] / 1000])
             axes[row, i].set_xticks([])
-            axes[row, i].set_yticks([])
             axes[row, i].set_title(titles[i], fontsize=9)
-        axes[row, 0].set_ylabel(name)
-    return _save(fig, folder, "spectrograms.png")
+        axes[row, 0].set_ylabel(f"{label}\nkHz")
+    return _save(fig, folder, name)
 
 
 def plot_confusion(matrix, labels: list, title: str, name: str, folder: str):
@@ -164,8 +176,9 @@ def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: d
     players_audio, players_labels = _pick_players(audio, labels, len(label_names))
     spectrograms = plot_spectrograms(_one_per_class(reference.real_train, reference.train_labels, label_names),
                                      _one_per_class(audio, labels, label_names), reference.sample_rate, out_dir)
-    sections.append(f'<h2>Spectrograms</h2><p>Log-mel, 0 to {reference.sample_rate // 2} Hz, as the judge '
-                    f'hears them.</p><img alt="spectrograms" src="{spectrograms}">')
+    sections.append(f'<h2>Spectrograms</h2><p>One clip per class, real above generated: linear frequency, 0 to '
+                    f'{reference.sample_rate / 2000:g} kHz, one colour scale ({SPECTROGRAM_DB_RANGE[0]} to '
+                    f'{SPECTROGRAM_DB_RANGE[1]} dB) for all.</p><img alt="spectrograms" src="{spectrograms}">')
     sections.append("<h2>Listen</h2>" + _players(out_dir, players_audio, players_labels, reference, label_names))
     if reference.judge is not None:
         confusion = [plot_confusion(reference.judge.info["confusion"], label_names, "judge on real eval audio",

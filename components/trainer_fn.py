@@ -59,6 +59,7 @@ def warm_start(trainer: Trainer, model_base: str) -> str:
     except AssertionError:
         log.warning("previous model %s has a different architecture: training from scratch", previous)
         return ""
+    trainer.reset_average()  # the average starts from the warm-started G
     log.info("warm start from %s", previous)
     return previous
 
@@ -86,8 +87,9 @@ def run_fn(fn_args):
     trainer.fit(tfrecord_dataset(files, cfg), export=False, reference=reference)
     # Every worker exports (saving may be a collective); only the chief's goes to the model artifact.
     serving_dir = fn_args.serving_model_dir if trainer.is_chief else os.path.join(trainer.write_dir, "serving")
-    export_generator(trainer.generator, cfg, serving_dir)
-    tf.train.Checkpoint(generator=trainer.generator, discriminator=trainer.discriminator).write(
+    export_generator(trainer.sampler, cfg, serving_dir)
+    # The served weights (the average, when there is one) are what the next run warm-starts from.
+    tf.train.Checkpoint(generator=trainer.sampler, discriminator=trainer.discriminator).write(
         os.path.join(serving_dir, WARM_START_CHECKPOINT))
     trainer.close()
     if not trainer.is_chief:  # TFX checks, on every worker, that the model artifact exists

@@ -219,6 +219,19 @@ def label_name_for(path: str, source: str, top_folder: str = "") -> str:
     return ""
 
 
+def detect_label_source(paths: list, top_folder: str) -> str:
+    """Where a collection's labels are: 'folder' when its files sit in two or more named
+    folders, 'prefix' when every file name has a 'label_' prefix and there are two or more
+    of them (FSDD: 7_jackson_32.wav), else 'none'."""
+    folders = {label_name_for(os.path.abspath(p), "folder", os.path.abspath(top_folder)) for p in paths}
+    if len(folders - {""}) >= 2:
+        return "folder"
+    names = [os.path.basename(p) for p in paths]
+    if all("_" in name for name in names) and len({name.split("_", 1)[0] for name in names}) >= 2:
+        return "prefix"
+    return "none"
+
+
 def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:
     """Writes 16-bit PCM; audio is [n] or [n, channels] in [-1, 1]."""
     import soundfile as sf

@@ -14,7 +14,8 @@ from typing import Optional
 from models.errors import WaveGANError
 
 SLICE_LENGTHS = (16384, 32768, 65536)
-LOSSES = ("dcgan", "lsgan", "wgan", "wgan-gp")
+LOSSES = ("dcgan", "lsgan", "wgan", "wgan-gp", "hinge")
+AUGMENTS = ("shift", "gain")
 UPSAMPLES = ("zeros", "nn", "linear", "cubic")
 OPTIMIZERS = ("adam", "rmsprop")
 SELECT_BY = ("frechet_distance", "inception_score")
@@ -76,10 +77,15 @@ class WaveGANConfig(_ConfigBase):
     batchnorm: bool = field(default=False, metadata={"help": "use batch norm in G and D"})
     post_proc_filter_len: int = field(default=0, metadata={"help": "learned post-processing filter length in G (0 = off; paper: 512)"})
     phase_shuffle: int = field(default=2, metadata={"help": "D phase shuffle radius n (0 = off)"})
+    spectral_critic: str = field(default="", metadata={"help": "FFT sizes of a second critic on log-magnitude STFTs, comma-separated, e.g. 256,1024 ('' = off)"})
     # --- conditioning ---
     num_classes: int = field(default=0, metadata={"help": "number of labels for a class-conditional model (0 = unconditional)"})
+    label_film: bool = field(default=False, metadata={"help": "conditional models: the label also scales and shifts every upsampling layer's channels in G (FiLM)"})
     # --- loss and optimisation ---
-    loss: str = field(default="wgan-gp", metadata={"help": "dcgan, lsgan, wgan (weight clipping) or wgan-gp"})
+    loss: str = field(default="wgan-gp", metadata={"help": "dcgan (non-saturating), lsgan, wgan (weight clipping), wgan-gp or hinge"})
+    r1_gamma: float = field(default=0.0, metadata={"help": "R1 penalty weight: gamma/2 * |grad D(real)|^2 (0 = off)"})
+    r1_every: int = field(default=1, metadata={"help": "apply the R1 penalty every k-th critic update, scaled by k (lazy R1)"})
+    augment: str = field(default="", metadata={"help": "differentiable augmentations of real and generated audio before the critic: shift, gain, or both comma-separated ('' = off)"})
     gp_lambda: float = field(default=10.0, metadata={"help": "gradient-penalty weight (wgan-gp)"})
     wgan_clip: float = field(default=0.01, metadata={"help": "D weight clip value (wgan)"})
     d_updates: int = field(default=5, metadata={"help": "critic updates per generator update"})
@@ -90,6 +96,7 @@ class WaveGANConfig(_ConfigBase):
     g_beta2: float = field(default=0.9, metadata={"help": "generator Adam beta2"})
     d_beta1: float = field(default=0.5, metadata={"help": "discriminator Adam beta1"})
     d_beta2: float = field(default=0.9, metadata={"help": "discriminator Adam beta2"})
+    g_ema_decay: float = field(default=0.0, metadata={"help": "decay of an exponential moving average of G's weights, which evaluation, best-checkpoint selection and the export then use (0 = off)"})
     grad_clip_norm: float = field(default=0.0, metadata={"help": "clip gradients to this global norm (0 = off)"})
     batch_size: int = field(default=64, metadata={"help": "global batch size"})
     # --- run control ---
@@ -113,6 +120,17 @@ class WaveGANConfig(_ConfigBase):
         return self.num_classes > 0
 
     @property
+    def augment_list(self) -> list:
+        return [name.strip() for name in self.augment.split(",") if name.strip()]
+
+    @property
+    def spectral_fft_sizes(self) -> list:
+        try:
+            return [int(n) for n in self.spectral_critic.split(",") if n.strip()]
+        except ValueError:
+            return [-1]  # fails validation with the option's name
+
+    @property
     def compute_dtype(self) -> str:
         """The dtype activations are computed in."""
         return {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(self.precision, "float32")
@@ -125,12 +143,19 @@ class WaveGANConfig(_ConfigBase):
         need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {OPTIMIZERS}")
         need(self.select_by in SELECT_BY, "select_by", f"must be one of {SELECT_BY}")
         need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
+        need(0 <= self.g_ema_decay < 1, "g_ema_decay", "must be in [0, 1)")
+        need(set(self.augment_list) <= set(AUGMENTS), "augment", f"must be '' or a comma-separated list of {AUGMENTS}")
+        need(all(n & (n - 1) == 0 and 64 <= n <= self.slice_len // 4 for n in self.spectral_fft_sizes),
+             "spectral_critic", f"FFT sizes must be powers of two from 64 to a quarter of slice_len ({self.slice_len // 4})")
+        need(not self.spectral_critic or self.loss in ("dcgan", "lsgan", "hinge"), "spectral_critic",
+             "needs a bounded loss (dcgan, lsgan or hinge): the gradient penalties regularise the waveform critic only")
+        need(self.r1_every > 0, "r1_every", "must be positive")
         need(self.train_eval_clips >= 2, "train_eval_clips", "must be at least 2")
         for name in ("sample_rate", "num_channels", "latent_dim", "model_size", "kernel_len",
                      "d_updates", "batch_size", "steps", "checkpoint_every_steps",
                      "summary_every_steps", "audio_summary_every_steps", "shuffle_buffer"):
             need(getattr(self, name) > 0, name, "must be positive")
-        for name in ("post_proc_filter_len", "phase_shuffle", "num_classes", "gp_lambda", "eval_every_steps",
+        for name in ("post_proc_filter_len", "phase_shuffle", "num_classes", "gp_lambda", "r1_gamma", "eval_every_steps",
                      "early_stop_patience",
                      "wgan_clip", "grad_clip_norm", "checkpoint_every_secs", "seed", "time_budget_secs"):
             need(getattr(self, name) >= 0, name, "must not be negative")

@@ -62,7 +62,8 @@ def write_previews(run_dir: str, out_dir: str) -> dict:
     """{step: [wav paths]} of the fixed preview latents for every checkpoint kept."""
     cfg = load_run_config(run_dir)
     generator = Generator(cfg)
-    checkpoint = tf.train.Checkpoint(generator=generator)
+    # The averaged generator when the run keeps one: that is the audio the run's export makes.
+    checkpoint = tf.train.Checkpoint(**{"generator_ema" if cfg.g_ema_decay else "generator": generator})
     z, labels = preview_latents(cfg)
     index_files = sorted(glob.glob(os.path.join(run_dir, CHECKPOINT_DIR, "ckpt-*.index")),
                          key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))

@@ -1,6 +1,9 @@
 """GAN losses as per-example tensors, so distributed training can average them.
 
-Definitions match the WaveGAN reference implementation (train_wavegan.py).
+Definitions match the WaveGAN reference implementation (train_wavegan.py); hinge and
+the R1 penalty are the cheaper critics of SAGAN/BigGAN and StyleGAN2. A critic that
+returns one score per branch ([B, K]: waveform and spectral) gets each loss per branch,
+summed.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ def discriminator_loss(kind: str, d_real, d_fake):
         return (tf.square(d_real - 1.0) + tf.square(d_fake)) / 2.0
     if kind in ("wgan", "wgan-gp"):
         return d_fake - d_real
+    if kind == "hinge":  # Lim & Ye 2017; SAGAN, BigGAN
+        return tf.nn.relu(1.0 - d_real) + tf.nn.relu(1.0 + d_fake)
     raise ValueError(f"unknown loss {kind!r}")
 
 
@@ -24,7 +29,7 @@ def generator_loss(kind: str, d_fake):
         return tf.nn.softplus(-d_fake)
     if kind == "lsgan":
         return tf.square(d_fake - 1.0)
-    if kind in ("wgan", "wgan-gp"):
+    if kind in ("wgan", "wgan-gp", "hinge"):
         return -d_fake
     raise ValueError(f"unknown loss {kind!r}")
 
@@ -45,3 +50,13 @@ def gradient_penalty(critic, real, fake, label=None, alpha=None, phase_seed=None
     grads = tape.gradient(scores, interpolates)
     slopes = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2]) + 1e-12)
     return tf.square(slopes - 1.0)
+
+
+def r1_penalty(critic, real, label=None, phase_seed=None):
+    """Per-example ||grad_x D(x)||^2 on real audio (Mescheder et al., 2018): the critic is
+    pushed to be flat on the data, with no generated clips in the penalty (cheaper than GP)."""
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        scores = critic(real, label, training=True, phase_seed=phase_seed)
+    grads = tape.gradient(scores, real)
+    return tf.reduce_sum(tf.square(grads), axis=[1, 2])

@@ -153,7 +153,12 @@ class QualityReference:
             metrics["inception_score_ratio"] = metrics["inception_score"] / self.real_eval_inception_score()
             metrics["class_histogram"] = np.bincount(np.argmax(probs, axis=1), minlength=probs.shape[1]).tolist()
             if labels is not None:
-                metrics["label_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels)[finite]))
+                hits, wanted = np.argmax(probs, axis=1) == np.asarray(labels)[finite], np.asarray(labels)[finite]
+                metrics["label_accuracy"] = float(np.mean(hits))
+                # Which classes the generator makes and which it folds into others (None: none asked for).
+                metrics["label_accuracy_per_class"] = [
+                    round(float(np.mean(hits[wanted == k])), 4) if np.any(wanted == k) else None
+                    for k in range(probs.shape[1])]
                 metrics["label_accuracy_ratio"] = metrics["label_accuracy"] / max(self.judge.eval_accuracy, 1e-9)
         return metrics
 

@@ -21,7 +21,8 @@ import tensorflow as tf
 from models.config import ConfigError, WaveGANConfig
 from models.distribute import Agreement, is_chief, task_name
 from models.errors import PathError
-from models.losses import discriminator_loss, generator_loss, gradient_penalty
+from models.augment import augment
+from models.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from models.wavegan import Discriminator, Generator
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ CHECKPOINT_DIR = "checkpoints"
 EXPORT_DIR = "export"
 PREVIEW_COUNT = 8
 # What each keyed random draw is for (folded into the seed, so no two draws share numbers).
-Z_CRITIC, ALPHA, PHASE_REAL, PHASE_FAKE, PHASE_PENALTY, Z_GENERATOR, LABEL_GENERATOR, PHASE_GENERATOR = range(8)
+(Z_CRITIC, ALPHA, PHASE_REAL, PHASE_FAKE, PHASE_PENALTY, Z_GENERATOR, LABEL_GENERATOR, PHASE_GENERATOR,
+ AUGMENT_REAL, AUGMENT_FAKE, AUGMENT_GENERATOR) = range(11)
+EMA_WARMUP = 10  # the average's decay ramps up as min(decay, (1 + step) / (EMA_WARMUP + step))
 
 
 def preview_latents(cfg: WaveGANConfig, count: int = PREVIEW_COUNT):
@@ -79,6 +82,8 @@ class Trainer:
         tf.random.set_seed(cfg.seed)
         with self.strategy.scope():
             self.generator = Generator(cfg)
+            # The averaged generator (cfg.g_ema_decay): what evaluation, selection and the export use.
+            self.generator_ema = Generator(cfg, name="generator_ema") if cfg.g_ema_decay else None
             self.discriminator = Discriminator(cfg, xla=use_xla(cfg))
             self.g_opt = make_optimizer(cfg, cfg.g_lr, cfg.g_beta1, cfg.g_beta2)
             self.d_opt = make_optimizer(cfg, cfg.d_lr, cfg.d_beta1, cfg.d_beta2)
@@ -86,21 +91,42 @@ class Trainer:
             self.d_opt.build(self.discriminator.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)  # in this process (not saved)
+        averaged = {"generator_ema": self.generator_ema} if self.generator_ema is not None else {}
         self.checkpoint = tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
-                                              g_opt=self.g_opt, d_opt=self.d_opt, step=self.step)
+                                              g_opt=self.g_opt, d_opt=self.d_opt, step=self.step, **averaged)
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.write_dir, CHECKPOINT_DIR),
                                                   max_to_keep=5 if self.is_chief else 1, step_counter=self.step)
         # Every worker resumes from the chief's checkpoints.
         self.resumed_from = tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR))
+        self.reset_average()
         if self.resumed_from:
             self.checkpoint.restore(self.resumed_from).assert_existing_objects_matched()
             log.info("resumed from %s at step %d", self.resumed_from, self.current_step)
+            if averaged and not _has_variables(self.resumed_from, "generator_ema"):
+                self.reset_average()  # a checkpoint from before the average: it starts from G
         self._stop_signal = False
         self._train_step = self._build_train_step()
 
     @property
     def current_step(self) -> int:
         return int(self.step.numpy())
+
+    @property
+    def sampler(self):
+        """The generator whose audio counts: the average when there is one, else G itself."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    def reset_average(self) -> None:
+        """Sets the averaged generator to G's weights (a new run, an old checkpoint, a warm start)."""
+        if self.generator_ema is not None:
+            for average, weight in zip(self.generator_ema.variables, self.generator.variables):
+                average.assign(weight)
+
+    def _update_average(self):
+        decay = tf.minimum(self.cfg.g_ema_decay, tf.cast(1 + self.step, tf.float32) /
+                           tf.cast(EMA_WARMUP + self.step, tf.float32))
+        for average, weight in zip(self.generator_ema.variables, self.generator.variables):
+            average.assign(decay * average + (1.0 - decay) * weight)
 
     def _check_config_matches_run(self):
         path = os.path.join(self.run_dir, CONFIG_FILE)
@@ -147,29 +173,43 @@ class Trainer:
         return tf.random.experimental.stateless_fold_in(
             tf.stack([tf.constant(self.cfg.seed, tf.int64), counter]), kind)
 
-    def _critic_update(self, real, label, counter):
-        """One critic (D) update on a real batch and as many generated clips; per replica."""
+    def _augmented(self, audio, counter, kind: int):
+        """The critic's view of a batch: cfg.augment's transforms, keyed like every other draw."""
+        if not self.cfg.augment_list:
+            return audio
+        return augment(audio, self.cfg.augment_list, self._seed(counter, kind))
+
+    def _critic_update(self, real, label, counter, with_r1: bool = False):
+        """One critic (D) update on a real batch and as many generated clips; per replica.
+        with_r1: this update carries the (lazy) R1 penalty, weighted by r1_every."""
         cfg, G, D = self.cfg, self.generator, self.discriminator
         label = label if cfg.conditional else None
         z = self._draw(counter, Z_CRITIC, [cfg.latent_dim], -1.0, 1.0)
+        metrics = {}
         with tf.GradientTape() as tape:
-            fake = G(z, label, training=True)
-            d_real = D(real, label, training=True, phase_seed=self._seed(counter, PHASE_REAL))
-            d_fake = D(fake, label, training=True, phase_seed=self._seed(counter, PHASE_FAKE))
-            per_example = discriminator_loss(cfg.loss, d_real, d_fake)
-            penalty = tf.zeros_like(per_example)
+            real = self._augmented(real, counter, AUGMENT_REAL)
+            fake = self._augmented(G(z, label, training=True), counter, AUGMENT_FAKE)
+            d_real = D.branch_scores(real, label, training=True, phase_seed=self._seed(counter, PHASE_REAL))
+            d_fake = D.branch_scores(fake, label, training=True, phase_seed=self._seed(counter, PHASE_FAKE))
+            per_example = tf.reduce_sum(discriminator_loss(cfg.loss, d_real, d_fake), axis=1)
             if cfg.loss == "wgan-gp":
-                penalty = gradient_penalty(D, real, fake, label, alpha=self._draw(counter, ALPHA, [1, 1]),
+                penalty = gradient_penalty(D.waveform, real, fake, label, alpha=self._draw(counter, ALPHA, [1, 1]),
                                            phase_seed=self._seed(counter, PHASE_PENALTY))
-            loss = self._average(per_example + cfg.gp_lambda * penalty)
+                metrics["gradient_penalty"] = self._average(penalty)
+                per_example += cfg.gp_lambda * penalty
+            if with_r1:
+                penalty = r1_penalty(D.waveform, real, label, phase_seed=self._seed(counter, PHASE_PENALTY))
+                metrics["r1_penalty"] = self._average(penalty)
+                per_example += 0.5 * cfg.r1_gamma * cfg.r1_every * penalty
+            loss = self._average(per_example)
             scaled = self.d_opt.scale_loss(loss)
         variables = D.trainable_variables
         self._apply_gradients(self.d_opt, tape.gradient(scaled, variables), variables)
         if cfg.loss == "wgan":
             for v in variables:
                 v.assign(tf.clip_by_value(v, -cfg.wgan_clip, cfg.wgan_clip))
-        return {"d_loss": loss, "gradient_penalty": self._average(penalty),
-                "d_real_minus_fake": self._average(d_real - d_fake)}
+        return {"d_loss": loss, "d_real_minus_fake": self._average(tf.reduce_sum(d_real - d_fake, axis=1)),
+                **metrics}
 
     def _generator_update(self, counter):
         """One generator (G) update on generated clips (random labels when conditional); per replica."""
@@ -178,9 +218,9 @@ class Trainer:
                  if cfg.conditional else None)
         z = self._draw(counter, Z_GENERATOR, [cfg.latent_dim], -1.0, 1.0)
         with tf.GradientTape() as tape:
-            scores = D(G(z, label, training=True), label, training=True,
-                       phase_seed=self._seed(counter, PHASE_GENERATOR))
-            loss = self._average(generator_loss(cfg.loss, scores))
+            fake = self._augmented(G(z, label, training=True), counter, AUGMENT_GENERATOR)
+            scores = D.branch_scores(fake, label, training=True, phase_seed=self._seed(counter, PHASE_GENERATOR))
+            loss = self._average(tf.reduce_sum(generator_loss(cfg.loss, scores), axis=1))
             scaled = self.g_opt.scale_loss(loss)
         variables = G.trainable_variables
         self._apply_gradients(self.g_opt, tape.gradient(scaled, variables), variables)
@@ -201,15 +241,17 @@ class Trainer:
             return self.step * (cfg.d_updates + 1) + update
 
         @tf.function
-        def critic_step(iterator, update):
+        def critic_step(iterator, update, with_r1):
             real, label = next(iterator)
-            metrics = strategy.run(critic_update, args=(real, label, counter(update)))
+            metrics = strategy.run(critic_update, args=(real, label, counter(update), with_r1))
             self.critic_updates.assign_add(1)
             return {k: total(v) for k, v in metrics.items()}
 
         @tf.function
         def generator_step():
             metrics = {k: total(v) for k, v in strategy.run(generator_update, args=(counter(cfg.d_updates),)).items()}
+            if self.generator_ema is not None:
+                self._update_average()
             self.step.assign_add(1)
             return metrics
 
@@ -218,8 +260,11 @@ class Trainer:
             # request is answered after the current critic update, not after the whole step (minutes at
             # d=64 on a CPU), well inside a 30 s grace period; all workers agree to stop at the same
             # update. Measured at d=16, batch 16: no slower than one compiled call for the whole step.
+            metrics = {}
+            first_update = self.current_step * cfg.d_updates if cfg.r1_gamma else 0
             for update in range(cfg.d_updates):
-                metrics = critic_step(iterator, tf.constant(update, tf.int64))
+                with_r1 = bool(cfg.r1_gamma) and (first_update + update) % cfg.r1_every == 0
+                metrics.update(critic_step(iterator, tf.constant(update, tf.int64), with_r1))
                 if self.agree.any(self._stop_signal):
                     raise _StopRequested()
             return {**metrics, **generator_step()}
@@ -248,7 +293,7 @@ class Trainer:
         metrics, last_save, last_log = {}, time.time(), 0.0
         t0 = time.time()
         previous_handlers = self._install_stop_handlers()
-        selector = (BestCheckpoint(cfg, self.run_dir, reference, self.generator, self.discriminator,
+        selector = (BestCheckpoint(cfg, self.run_dir, reference, self.sampler, self.discriminator,
                                    write_dir=self.write_dir, agree=self.agree.chief_says)
                     if reference is not None and cfg.eval_every_steps else None)
         self.stop_reason = ""
@@ -296,12 +341,12 @@ class Trainer:
         from models.selection import restore_best
         if self.current_step != saved_step:
             self.manager.save(checkpoint_number=self.current_step)
-        self.best = restore_best(self.write_dir, self.generator, self.discriminator) if selecting else None
+        self.best = restore_best(self.write_dir, self.sampler, self.discriminator) if selecting else None
         if self.best and self.is_chief:
             log.info("the export is the best checkpoint: step %d, %s", self.best["step"], self.best["reason"])
         if export:
             from models.export import export_generator
-            export_generator(self.generator, self.cfg, os.path.join(self.write_dir, EXPORT_DIR))
+            export_generator(self.sampler, self.cfg, os.path.join(self.write_dir, EXPORT_DIR))
             self.close()
 
     def close(self) -> None:
@@ -316,7 +361,7 @@ class Trainer:
                 for name, value in metrics.items():
                     tf.summary.scalar(name, value)
         if step % cfg.audio_summary_every_steps == 0 or step == cfg.steps:
-            audio = self.generator(preview_z, preview_labels, training=False)
+            audio = self.sampler(preview_z, preview_labels, training=False)
             with writer.as_default(step=step):
                 tf.summary.audio("preview", audio, cfg.sample_rate, max_outputs=PREVIEW_COUNT)
 
@@ -358,6 +403,10 @@ def _hms(seconds: float) -> str:
         return "?"
     seconds = int(seconds)
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s"
+
+
+def _has_variables(checkpoint_path: str, prefix: str) -> bool:
+    return any(name.startswith(prefix + "/") for name, _ in tf.train.list_variables(checkpoint_path))
 
 
 def load_run_config(run_dir: str) -> WaveGANConfig:

@@ -11,6 +11,7 @@ import tensorflow as tf
 from models.config import WaveGANConfig
 from models.layers import (BatchNorm, Conv1D, ConvTranspose1D, Dense, Identity,
                            UpsampleConv1D, phase_shuffle)
+from models.spectral import SpectralBranch
 
 LABEL_EMBED_DIM = 32  # size of G's learned label embedding (conditional models)
 
@@ -63,6 +64,10 @@ class Generator(tf.Module):
             self.upsamplers.append(layer)
             self.norms.append(BatchNorm(out_ch) if cfg.batchnorm and not last else Identity())
             in_ch = out_ch
+        # FiLM (Perez et al., 2018): per class, a scale and a shift of each hidden layer's channels,
+        # so the label reaches every resolution, not only the input (small random start: labels differ at once).
+        self.film = [tf.Variable(tf.random.uniform([cfg.num_classes, 2, d * out_mult], -0.1, 0.1), name=f"film_{i}")
+                     for i, (out_mult, _) in enumerate(plan[:-1])] if cfg.label_film and cfg.conditional else []
         self.post_proc = (Conv1D(cfg.num_channels, cfg.num_channels, cfg.post_proc_filter_len, use_bias=False,
                                  name="post_proc") if cfg.post_proc_filter_len else None)
 
@@ -77,6 +82,9 @@ class Generator(tf.Module):
         last = len(self.upsamplers) - 1
         for i, (up, norm) in enumerate(zip(self.upsamplers, self.norms)):
             x = norm(up(x, training=training), training=training)
+            if i < len(self.film):
+                scale_shift = tf.cast(tf.gather(self.film[i], label), x.dtype)  # [B, 2, channels]
+                x = x * (1.0 + scale_shift[:, None, 0]) + scale_shift[:, None, 1]
             x = tf.tanh(tf.cast(x, tf.float32)) if i == last else tf.nn.relu(x)  # the audio in float32
         if self.post_proc is not None:
             x = self.post_proc(x)
@@ -89,6 +97,11 @@ class Discriminator(tf.Module):
     Conditional models use a projection discriminator (Miyato & Koyama, 2018):
     score = linear(h) + <embed(label), h>. `xla`: its training calls are compiled with
     XLA (the phase shuffle then takes a form that compiles once for every phase).
+    With cfg.spectral_critic, spectrogram branches (models.spectral) score the same
+    audio: branch_scores gives one score per branch, calling it their sum, and
+    `waveform` the waveform critic's alone: what the gradient penalties regularise
+    (the log-spectrogram's input gradient near silence is 1e6 times the waveform's;
+    the spectral branches train as HiFi-GAN's do, on the adversarial loss alone).
     """
 
     def __init__(self, cfg: WaveGANConfig, name="discriminator", xla: bool = False):
@@ -111,8 +124,21 @@ class Discriminator(tf.Module):
         if cfg.conditional:
             self.label_projection = tf.Variable(
                 tf.random.normal([cfg.num_classes, self.feature_dim], stddev=0.02), name="label_projection")
+        self.spectral = [SpectralBranch(n, 2 * d, cfg.num_classes, cfg.compute_dtype, name=f"spectral_{n}")
+                         for n in cfg.spectral_fft_sizes]
 
     def __call__(self, x, label=None, training=False, phase_seed=None):
+        return tf.reduce_sum(self.branch_scores(x, label, training, phase_seed), axis=1)
+
+    def branch_scores(self, x, label=None, training=False, phase_seed=None):
+        """[B, branches]: the waveform critic's score, then each spectral branch's."""
+        if self.label_projection is not None and label is None:
+            raise ValueError("this discriminator is conditional: a label is required")
+        scores = [self.waveform(x, label, training, phase_seed)]
+        scores += [branch(x, label) for branch in self.spectral]
+        return tf.stack(scores, axis=1)
+
+    def waveform(self, x, label=None, training=False, phase_seed=None):
         """phase_seed: a stateless [2] seed for this call's phase shuffles (training); None = global RNG."""
         x = tf.cast(x, self.cfg.compute_dtype)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
@@ -123,7 +149,5 @@ class Discriminator(tf.Module):
         h = tf.cast(tf.reshape(x, [-1, self.feature_dim]), tf.float32)  # the score in float32
         score = self.output(h)[:, 0]
         if self.label_projection is not None:
-            if label is None:
-                raise ValueError("this discriminator is conditional: a label is required")
             score += tf.reduce_sum(tf.gather(self.label_projection, label) * h, axis=1)
         return score

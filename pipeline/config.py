@@ -43,12 +43,14 @@ class PipelineConfig(_ConfigBase):
     vertex_region: str = field(default="us-central1", metadata={"help": "Vertex AI region of the training job"})
     image: str = field(default="wavegan-pipeline:latest", metadata={"help": "container image for Kubeflow"})
     beam_workers: int = field(default=1, metadata={"help": "Beam DirectRunner worker processes"})
-    model: WaveGANConfig = field(default_factory=WaveGANConfig)
+    recipe: str = field(default="auto", metadata={"help": "training recipe under the model options: auto (gpu on a machine with a GPU, else cpu), cpu, gpu or paper (models.recipes)"})
+    model: WaveGANConfig = field(default_factory=dict)
     ingest: IngestConfig = field(default_factory=IngestConfig)
 
     def __post_init__(self):
-        if isinstance(self.model, dict):
-            self.model = WaveGANConfig.from_dict(self.model)
+        if isinstance(self.model, dict):  # the recipe's values, then the model options given
+            from models.recipes import resolve_recipe
+            self.model = WaveGANConfig.from_dict({**resolve_recipe(self.recipe)[1], **self.model})
         if isinstance(self.ingest, dict):
             self.ingest = IngestConfig.from_dict(self.ingest)
         super().__post_init__()

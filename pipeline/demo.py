@@ -15,9 +15,11 @@ from models.errors import WaveGANError
 def demo_config(out: str, steps: int, model_size: int):
     """A small but complete pipeline config: evaluation during training, a quick judge."""
     from pipeline.config import PipelineConfig
+    from pipeline.demo_data import CLASSES
+    # The recipe is the default's (auto); the demo's drums are labelled, so the model is class-conditional.
     return PipelineConfig(data_root=os.path.join(out, "data"), output_dir=out, eval_clips=64,
                           judge_epochs=10,
-                          model={"steps": steps, "model_size": model_size, "batch_size": 16, "d_updates": 5,
+                          model={"steps": steps, "model_size": model_size, "num_classes": len(CLASSES),
                                  "checkpoint_every_steps": max(steps // 2, 1), "summary_every_steps": 10,
                                  "audio_summary_every_steps": max(steps // 2, 1),
                                  "eval_every_steps": max(steps // 4, 1), "train_eval_clips": 64},

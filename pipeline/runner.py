@@ -158,7 +158,8 @@ def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
 def format_metrics(m: dict) -> str:
     """One line of quality metrics (models.quality), the ones present."""
     parts = [f"IS {m['inception_score']:.2f} ({m['inception_score_ratio']:.2f} of real)"
-             if "inception_score" in m else "", f"label acc {m['label_accuracy']:.2f}" if "label_accuracy" in m else "",
+             if "inception_score" in m else "", (f"label acc {m['label_accuracy']:.2f}" + (f" ({m['label_accuracy_ratio']:.2f} of the judge's)"
+                                               if "label_accuracy_ratio" in m else "")) if "label_accuracy" in m else "",
              f"FD {m['frechet_distance']:.4g}", f"NDB {m['ndb']}/{round(m['ndb'] / max(m['ndb_fraction'], 1e-9))}"
              if m.get("ndb") else f"NDB {m.get('ndb', 0)}",
              f"NN-train {m['nn_distance_to_train']:.3g}" if "nn_distance_to_train" in m else "",

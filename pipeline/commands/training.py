@@ -16,15 +16,16 @@ def cmd_train(args):
     from models.config import WaveGANConfig, config_from_args
     from models.train import Trainer
 
-    base = WaveGANConfig.from_file(args.config) if args.config else None
-    cfg = config_from_args(args, base)
+    cfg = config_from_args(args, _base_config(args))
     if bool(args.data_dir) == bool(args.tfrecords):
         raise CLIError("give exactly one of --data-dir or --tfrecords")
     if cfg.eval_every_steps and not args.data_dir:
         raise CLIError("--eval-every-steps needs --data-dir: a held-out share of it is the evaluation set")
     reference = None
     if args.data_dir:
-        folder = data.load_folder(existing_dir(args.data_dir, "data directory"), cfg, args.label_source)
+        data_dir = existing_dir(args.data_dir, "data directory")
+        label_source, cfg = _labels(args, data_dir, cfg)
+        folder = data.load_folder(data_dir, cfg, label_source)
         for path, reason in folder.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
         if cfg.eval_every_steps:
@@ -49,6 +50,54 @@ def cmd_train(args):
     if trainer.best:
         print(f"best checkpoint: step {trainer.best['step']}: {trainer.best['reason']}")
     print(f"SavedModel: {os.path.join(args.out, 'export')}")
+
+
+def _base_config(args):
+    """The options before flags: a run directory's own (resuming), else the recipe under the --config file."""
+    from models.config import ConfigError, WaveGANConfig
+    from models.recipes import describe, resolve_recipe
+    from models.train import CONFIG_FILE
+    saved = os.path.join(args.out, CONFIG_FILE)
+    if args.recipe is None and not args.config and os.path.exists(saved):
+        print(f"resuming {args.out} with the options it was started with ({saved})", flush=True)
+        return WaveGANConfig.from_file(saved)
+    name, values, why = resolve_recipe(args.recipe or "auto")
+    print(describe(name, why), flush=True)
+    if args.config:
+        try:
+            with open(args.config) as f:
+                values.update(json.load(f))
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"cannot read config {args.config}: {error}") from None
+    return WaveGANConfig.from_dict(values)
+
+
+def _labels(args, data_dir: str, cfg):
+    """(label source, config): --label-source auto finds folder or file-name labels, and a
+    labelled folder trains a class-conditional model unless num_classes was set."""
+    from models.audio import detect_label_source, label_name_for, list_audio_files
+    files = list_audio_files(data_dir)
+    source = args.label_source
+    if source == "auto":
+        source = detect_label_source(files, data_dir)
+    names = sorted({label_name_for(os.path.abspath(f), source, os.path.abspath(data_dir)) for f in files} - {""})
+    if len(names) >= 2 and not cfg.conditional and args.num_classes is None and not _config_file_sets_num_classes(args):
+        cfg = cfg.replace(num_classes=len(names))
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    print(f"labels: {len(names)} classes from {source} names ({shown}): " +
+          (f"training a class-conditional model ({cfg.num_classes} classes)" if cfg.conditional
+           else "training an unconditional model"), flush=True)
+    return source, cfg
+
+
+def _config_file_sets_num_classes(args) -> bool:
+    """Whether a --config file (or the resumed run) sets num_classes itself."""
+    from models.train import CONFIG_FILE
+    path = args.config or os.path.join(args.out, CONFIG_FILE)
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        return "num_classes" in json.load(f)
 
 
 def cmd_generate(args):
@@ -139,16 +188,21 @@ def add_parsers(sub):
 
 def _train_parser(sub):
     from models.config import add_config_flags
+    from models.recipes import RECIPE_NAMES
     p = sub.add_parser("train", help="train a WaveGAN from an audio folder or TFRecords")
     p.add_argument("--data-dir", help="folder of audio files (labels = parent folder names)")
     p.add_argument("--tfrecords", help="TFRecord file pattern of the example schema")
     p.add_argument("--out", required=True, help="run directory: checkpoints, logs, export/")
-    p.add_argument("--config", help="JSON config file; flags override it")
+    p.add_argument("--config", help="JSON config file over the recipe; flags override both")
+    p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
+                   help="auto (default): gpu with a GPU, else cpu (d=16, batch 16); paper: the WaveGAN paper's "
+                        "(d=64, batch 64, WGAN-GP, 5 critic updates). A resumed run keeps its own options")
     p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multi-worker"], default="auto",
                    help="auto: multi-worker when TF_CONFIG names several workers, mirrored over a machine's "
                         "GPUs when it has more than one, else one device")
-    p.add_argument("--label-source", choices=["folder", "prefix", "none"], default="folder",
-                   help="labels of --data-dir files: parent folder name, or file name before the first '_'")
+    p.add_argument("--label-source", choices=["auto", "folder", "prefix", "none"], default="auto",
+                   help="labels of --data-dir files: parent folder name, file name before the first '_', or auto "
+                        "(folders when there are two or more, else prefixes when every name has one)")
     p.add_argument("--eval-percent", type=int, default=10,
                    help="share of --data-dir files held out for --eval-every-steps")
     p.add_argument("--judge", help="a trained judge folder to score with (default <out>/judge, trained once)")

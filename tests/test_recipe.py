@@ -1,0 +1,183 @@
+"""The training recipe's options: averaged generator, R1 (lazy), hinge, augmentation, FiLM,
+the spectral critic, and the named recipes that bundle them."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.augment import gain, time_shift
+from models.config import ConfigError
+from models.losses import discriminator_loss, generator_loss, r1_penalty
+from models.train import CONFIG_FILE, Trainer
+from tests.conftest import random_audio_dataset, run_cli, tiny_config, tiny_flags
+
+RECIPE_OPTIONS = dict(loss="dcgan", r1_gamma=1.0, r1_every=2, d_updates=1, g_ema_decay=0.9, augment="shift,gain",
+                      label_film=True, spectral_critic="256,1024", num_classes=3)
+
+
+def _weights(module):
+    return [v.numpy().copy() for v in module.variables]
+
+
+def test_hinge_loss_rewards_the_right_side():
+    low, high = tf.constant([-2.0]), tf.constant([2.0])
+    assert discriminator_loss("hinge", high, low) < discriminator_loss("hinge", low, high)
+    assert float(discriminator_loss("hinge", high, low)) == 0.0  # beyond the margins: nothing to learn
+    assert generator_loss("hinge", high) < generator_loss("hinge", low)
+
+
+def test_r1_penalty_of_a_linear_critic_is_its_squared_weight_norm():
+    w = tf.constant(np.random.RandomState(0).randn(1, 64, 1), tf.float32)
+    critic = lambda x, label=None, training=False, phase_seed=None: tf.reduce_sum(x * w, axis=[1, 2])  # noqa: E731
+    real = tf.random.normal([3, 64, 1])
+    np.testing.assert_allclose(r1_penalty(critic, real).numpy(), [float(tf.reduce_sum(w * w))] * 3, rtol=1e-5)
+
+
+def test_lazy_r1_is_applied_every_kth_critic_update(tmp_path):
+    cfg = tiny_config(loss="dcgan", r1_gamma=1.0, r1_every=3, d_updates=1, steps=10)
+    trainer = Trainer(cfg, str(tmp_path))
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(random_audio_dataset(cfg)))
+    carried = ["r1_penalty" in trainer._train_step(iterator) for _ in range(7)]
+    assert carried == [True, False, False, True, False, False, True]
+
+
+def test_all_options_together_train_with_finite_losses(tmp_path):
+    cfg = tiny_config(steps=3, **RECIPE_OPTIONS)
+    trainer = Trainer(cfg, str(tmp_path))
+    d_before = _weights(trainer.discriminator)
+    metrics = trainer.fit(random_audio_dataset(cfg), export=False)
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+    assert len(trainer.discriminator.spectral) == 2 and all(b.variables for b in trainer.discriminator.spectral)
+    changed = [not np.array_equal(a, b) for a, b in zip(d_before, _weights(trainer.discriminator))]
+    assert all(changed), "every critic weight, spectral branches included, is trained"
+
+
+def test_the_average_is_checkpointed_resumed_and_is_what_the_export_serves(tmp_path):
+    from models.export import load_exported
+    cfg = tiny_config(steps=3, g_ema_decay=0.9)
+    trainer = Trainer(cfg, str(tmp_path))
+    trainer.fit(random_audio_dataset(cfg))
+    average, raw = _weights(trainer.generator_ema), _weights(trainer.generator)
+    assert any(not np.allclose(a, b) for a, b in zip(average, raw)), "the average lags G"
+    resumed = Trainer(cfg.replace(steps=4), str(tmp_path))
+    for a, b in zip(average, _weights(resumed.generator_ema)):
+        np.testing.assert_array_equal(a, b)
+    model, _ = load_exported(str(tmp_path / "export"))
+    z = tf.random.uniform([2, cfg.latent_dim], -1, 1, seed=1)
+    served = model.signatures["serving_default"](z=z)["audio"].numpy()
+    np.testing.assert_allclose(served, trainer.generator_ema(z).numpy(), atol=1e-5)
+    assert not np.allclose(served, trainer.generator(z).numpy(), atol=1e-5)
+
+
+def test_time_shift_moves_each_clip_and_fills_with_silence():
+    x = tf.tile(tf.range(1, 65, dtype=tf.float32)[None, :, None], [8, 1, 1])
+    shifted = time_shift(x, tf.constant([1, 2], tf.int64)).numpy()[:, :, 0]
+    assert shifted.shape == (8, 64) and len({tuple(row) for row in shifted}) > 1
+    for row in shifted:
+        nonzero = np.flatnonzero(row)
+        run = row[nonzero]
+        np.testing.assert_array_equal(np.diff(run), 1)  # the clip, intact, somewhere else
+        assert abs(nonzero[0] - (run[0] - 1)) <= 64 // 8 and np.all(row[row == 0] == 0)
+    np.testing.assert_array_equal(shifted, time_shift(x, tf.constant([1, 2], tf.int64)).numpy()[:, :, 0])  # keyed
+
+
+def test_augmentations_pass_gradients_to_the_generator():
+    x = tf.Variable(tf.random.normal([4, 128, 1]))
+    with tf.GradientTape() as tape:
+        y = gain(time_shift(x, tf.constant([3, 4], tf.int64)), tf.constant([5, 6], tf.int64))
+        loss = tf.reduce_sum(y)
+    grad = tape.gradient(loss, x).numpy()
+    assert np.isfinite(grad).all() and np.count_nonzero(grad) > 0
+
+
+def test_film_lets_the_label_steer_the_generator_on_its_own():
+    from models.wavegan import Generator
+    G = Generator(tiny_config(num_classes=3, label_film=True))
+    G.label_embedding.assign(tf.zeros_like(G.label_embedding))  # only FiLM carries the label now
+    z = tf.tile(tf.random.uniform([1, 100], -1, 1), [3, 1])
+    audio = G(z, tf.constant([0, 1, 2])).numpy()
+    assert not np.allclose(audio[0], audio[1]) and not np.allclose(audio[1], audio[2])
+
+
+def test_spectral_critic_scores_each_branch():
+    from models.wavegan import Discriminator
+    D = Discriminator(tiny_config(loss="hinge", spectral_critic="256,1024"))
+    scores = D.branch_scores(tf.random.normal([2, 16384, 1]))
+    assert scores.shape == (2, 3)
+    np.testing.assert_allclose(D(tf.random.normal([2, 16384, 1])).shape, [2])
+
+
+@pytest.mark.parametrize("options,needle", [
+    (dict(loss="hinge", spectral_critic="8192"), "spectral_critic"),  # longer than a quarter of the slice
+    (dict(loss="hinge", spectral_critic="300"), "spectral_critic"),
+    (dict(loss="wgan-gp", spectral_critic="256"), "spectral_critic"),
+    (dict(augment="reverse"), "augment"),
+    (dict(g_ema_decay=1.0), "g_ema_decay"),
+    (dict(r1_every=0), "r1_every"),
+])
+def test_options_that_cannot_apply_are_errors_naming_the_option(options, needle):
+    with pytest.raises(ConfigError, match=needle):
+        tiny_config(**options)
+
+
+def test_recipes_auto_is_cpu_here_and_paper_is_the_papers():
+    from models.recipes import RECIPES, resolve_recipe
+    name, values, why = resolve_recipe("auto", gpu=False)
+    assert name == "cpu" and values["model_size"] == 16 and "no GPU" in why
+    assert resolve_recipe("auto", gpu=True)[0] == "gpu"
+    assert RECIPES["paper"]["loss"] == "wgan-gp" and RECIPES["paper"]["d_updates"] == 5
+    assert set(RECIPES["paper"]) == set(RECIPES["cpu"]) == set(RECIPES["gpu"])  # each sets every option
+    with pytest.raises(ConfigError, match="recipe"):
+        resolve_recipe("fast")
+
+
+@pytest.mark.e2e
+def test_train_names_its_recipe_first_and_finds_file_name_labels(tmp_path):
+    """FSDD's layout: one flat folder, names like 7_jackson_32.wav."""
+    import soundfile as sf
+    data = tmp_path / "flat"
+    data.mkdir()
+    rng = np.random.RandomState(0)
+    for digit in range(3):
+        for take in range(3):
+            sf.write(str(data / f"{digit}_speaker_{take}.wav"), 0.3 * rng.randn(8000), 16000)
+    flags = tiny_flags(steps=1, d_updates=1)
+    result = run_cli("train", "--data-dir", data, "--out", tmp_path / "run", *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("recipe cpu (no GPU found"), lines[0]
+    assert "labels: 3 classes from prefix names (0, 1, 2): training a class-conditional model" in result.stdout
+    with open(tmp_path / "run" / CONFIG_FILE) as f:
+        saved = json.load(f)
+    assert saved["num_classes"] == 3 and saved["g_ema_decay"] > 0 and saved["model_size"] == 4  # flag over recipe
+    # The same command again resumes with the run's own options.
+    again = run_cli("train", "--data-dir", data, "--out", tmp_path / "run", *tiny_flags(steps=2, d_updates=1))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.splitlines()[0].startswith("resuming")
+    assert "trained 2 steps" in again.stdout
+
+
+@pytest.mark.e2e
+def test_a_run_from_before_the_recipes_resumes_with_its_own_options(tmp_path):
+    """config.json written before the recipe options existed: they read as the paper's, it resumes."""
+    from pipeline.demo_data import make_demo_data
+    make_demo_data(str(tmp_path / "data"), files_per_class=2, seed=1)
+    cfg = tiny_config(steps=1, d_updates=1, num_classes=5)
+    Trainer(cfg, str(tmp_path / "run")).fit(random_audio_dataset(cfg), export=False)
+    path = tmp_path / "run" / CONFIG_FILE
+    old = {k: v for k, v in json.loads(path.read_text()).items()
+           if k not in ("g_ema_decay", "r1_gamma", "r1_every", "augment", "label_film", "spectral_critic")}
+    path.write_text(json.dumps(old))
+    result = run_cli("train", "--data-dir", tmp_path / "data", "--out", tmp_path / "run", "--steps", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "trained 2 steps" in result.stdout
+    assert os.path.exists(tmp_path / "run" / "export" / "saved_model.pb")
+
+
+@pytest.mark.e2e
+def test_a_spectral_critic_the_slice_cannot_hold_is_a_one_line_error(tmp_path):
+    result = run_cli("train", "--data-dir", tmp_path, "--out", tmp_path / "run", "--spectral-critic", "8192")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "spectral_critic" in result.stderr, result.stderr
