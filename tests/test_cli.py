@@ -37,7 +37,7 @@ def test_generate_writes_playable_wavs_and_same_seed_same_audio(trained_run):
     root, _ = trained_run
     for out in ("a", "b"):
         result = run_cli("generate", "--model", root / "run" / "export", "--n", "3", "--seed", "5",
-                         "--out", root / out)
+                         "--label", "1", "--out", root / out)  # the drum folders made it class-conditional
         assert result.returncode == 0, result.stderr[-2000:]
     names = sorted(os.listdir(root / "a"))
     assert len(names) == 3

@@ -97,7 +97,7 @@ def test_conditional_generator_depends_on_label():
 @pytest.mark.parametrize("bad,match", [
     (dict(slice_len=1000), "slice_len"),
     (dict(model_size=-1), "model_size"),
-    (dict(loss="hinge"), "loss"),
+    (dict(loss="softmax"), "loss"),
     (dict(upsample="bilinear"), "upsample"),
     (dict(num_classes=1), "num_classes"),
     (dict(g_beta1=1.5), "g_beta1"),
