@@ -109,6 +109,11 @@ def _print_table(metrics: dict) -> None:
     for name, m in rows:
         print(f"{name:18}{m.get('inception_score', float('nan')):7.2f}{m.get('inception_score_ratio', float('nan')):10.2f}"
               f"{m.get('label_accuracy', float('nan')):11.2f}{m['frechet_distance']:9.2f}{m['ndb']:6d}")
+    per_class = metrics["generated"].get("label_accuracy_per_class")
+    if per_class:
+        names = metrics["judge"].get("label_names", [])
+        print("label accuracy per class: " + "  ".join(
+            f"{names[k] if k < len(names) else k}: {v:.2f}" for k, v in enumerate(per_class) if v is not None))
     print(f"judge accuracy on real eval: {metrics['judge'].get('eval_accuracy', float('nan')):.3f}; best step "
           f"{metrics['best'].get('step')}; trained {metrics['train_seconds_total'] / 60:.0f} min in all")
 

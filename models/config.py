@@ -13,7 +13,7 @@ from typing import Optional
 
 from models.errors import WaveGANError
 
-SLICE_LENGTHS = (16384, 32768, 65536)
+SLICE_LENGTHS = (4096, 8192, 16384, 32768, 65536)
 LOSSES = ("dcgan", "lsgan", "wgan", "wgan-gp", "hinge")
 AUGMENTS = ("shift", "gain")
 UPSAMPLES = ("zeros", "nn", "linear", "cubic")
@@ -66,7 +66,7 @@ class _ConfigBase:
 @dataclass
 class WaveGANConfig(_ConfigBase):
     # --- data ---
-    slice_len: int = field(default=16384, metadata={"help": "samples per slice: 16384, 32768 or 65536"})
+    slice_len: int = field(default=16384, metadata={"help": "samples per slice: 4096, 8192, 16384 (the paper's), 32768 or 65536"})
     sample_rate: int = field(default=16000, metadata={"help": "audio sample rate in Hz"})
     num_channels: int = field(default=1, metadata={"help": "audio channels (1 = mono)"})
     # --- model ---

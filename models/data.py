@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from models import schema
 from models.audio import AudioDecodeError, label_name_for, list_audio_files, load_audio, slice_audio
-from models.config import WaveGANConfig
+from models.config import ConfigError, WaveGANConfig
 from models.errors import WaveGANError
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,17 @@ def tfrecord_dataset(file_pattern, cfg: WaveGANConfig, shuffle: bool = True) -> 
 class FolderData:
     """Decoded slices of an audio folder, with labels and where each slice came from."""
 
-    def __init__(self, audio, labels, vocabulary, skipped, sources):
+    def __init__(self, audio, labels, vocabulary, skipped, sources, longest_file: int = 0):
         self.audio, self.labels, self.vocabulary = audio, labels, vocabulary
         self.skipped, self.sources = skipped, sources
+        self.longest_file = longest_file  # samples, at the config's rate
+
+    def check_fills(self, cfg: WaveGANConfig) -> None:
+        """A slice that even the longest file fills less than half of trains mostly on padding."""
+        if self.longest_file and 2 * self.longest_file < cfg.slice_len:
+            raise ConfigError(f"invalid slice_len={cfg.slice_len}: the longest file is {self.longest_file} samples "
+                              f"({self.longest_file / cfg.sample_rate:.2f} s at {cfg.sample_rate} Hz), under half a "
+                              f"slice; use a shorter --slice-len (4096, 8192, 16384)")
 
     def split(self, eval_percent: int):
         """(train, eval) by a stable hash of the source file, so a recording's slices stay together."""
@@ -84,7 +92,7 @@ def load_folder(data_dir: str, cfg: WaveGANConfig, label_source: str = "folder")
     if cfg.conditional and len(vocabulary) != cfg.num_classes:
         raise DataError(f"num_classes={cfg.num_classes} but {data_dir} has {len(vocabulary)} labels "
                         f"({label_source} names)")
-    slices, labels, skipped, sources = [], [], [], []
+    slices, labels, skipped, sources, longest = [], [], [], [], 0
     for path in files:
         try:
             audio = load_audio(path, cfg.sample_rate, cfg.num_channels)
@@ -93,6 +101,7 @@ def load_folder(data_dir: str, cfg: WaveGANConfig, label_source: str = "folder")
             log.warning("skipped %s: %s", path, error)
             continue
         label = vocabulary.index(names[path]) if names[path] else schema.NO_LABEL
+        longest = max(longest, len(audio))
         for _, piece in slice_audio(audio, cfg.slice_len):
             slices.append(piece)
             labels.append(label)
@@ -100,7 +109,7 @@ def load_folder(data_dir: str, cfg: WaveGANConfig, label_source: str = "folder")
     if not slices:
         raise DataError(f"no valid audio under {data_dir} ({len(skipped)} files skipped)")
     return FolderData(np.stack(slices).astype(np.float32), np.asarray(labels, np.int32), vocabulary, skipped,
-                      sources)
+                      sources, longest)
 
 
 def read_split(examples_uri: str, split: str, cfg: WaveGANConfig, limit: int):

@@ -1,7 +1,8 @@
 """WaveGAN generator and discriminator (Donahue et al., ICLR 2019).
 
 Layer plan follows the reference implementation: a dense projection to 16 steps,
-then stride-4 upsampling layers (the 32768/65536 variants add a stride-2/4 layer),
+then stride-4 upsampling layers (the 32768/65536 variants add a stride-2/4 layer;
+8192 and 4096, for short clips, have one stride-2 layer or one layer fewer),
 and a mirror-image discriminator with LeakyReLU(0.2) and phase shuffle.
 """
 from __future__ import annotations
@@ -22,7 +23,16 @@ def _extra_stride(slice_len: int) -> int:
 
 
 def _channel_plan(cfg: WaveGANConfig):
-    """(base multiplier, [(out_mult, stride)...]) shared by G (forward) and D (reversed)."""
+    """(base multiplier, [(out_mult, stride)...]) shared by G (forward) and D (reversed).
+
+    16384 is the paper's five stride-4 layers; 32768 and 65536 add a sixth, as the
+    reference does; 8192 makes the last layer stride 2 and 4096 drops one layer, so
+    short clips (8 kHz speech, one-shots) cost a half or a quarter of the work.
+    """
+    if cfg.slice_len == 4096:
+        return 16, [(8, 4), (4, 4), (2, 4), (0, 4)]
+    if cfg.slice_len == 8192:
+        return 16, [(8, 4), (4, 4), (2, 4), (1, 4), (0, 2)]
     extra = _extra_stride(cfg.slice_len)
     mul = 16 if extra == 0 else 32
     layers = [(mul // 2 ** (i + 1), 4) for i in range(4)]  # 4 layers halving channels
@@ -111,7 +121,7 @@ class Discriminator(tf.Module):
         mul, plan = _channel_plan(cfg)
         # Channels grow d, 2d, 4d, ... as G's shrink; all strides 4, then the extra layer's.
         out_channels = [d * m for m, _ in reversed(plan[:-1])] + [d * mul]
-        strides = [4] * 5 + ([plan[-1][1]] if len(plan) == 6 else [])
+        strides = [stride for _, stride in plan]
         self.convs, self.norms = [], []
         in_ch = cfg.num_channels
         for i, (out_ch, stride) in enumerate(zip(out_channels, strides)):
@@ -143,7 +153,7 @@ class Discriminator(tf.Module):
         x = tf.cast(x, self.cfg.compute_dtype)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             x = tf.nn.leaky_relu(norm(conv(x), training=training), alpha=0.2)
-            if training and i < 4:  # the reference shuffles after layers 0-3 only
+            if training and i < min(4, len(self.convs) - 1):  # the reference: after layers 0-3 only
                 seed = None if phase_seed is None else tf.random.experimental.stateless_fold_in(phase_seed, i)
                 x = phase_shuffle(x, self.cfg.phase_shuffle, seed, xla=self.xla)
         h = tf.cast(tf.reshape(x, [-1, self.feature_dim]), tf.float32)  # the score in float32

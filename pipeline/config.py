@@ -4,7 +4,8 @@ JSON form: the pipeline's own fields, plus "model" (WaveGANConfig fields) and
 "ingest" (IngestConfig fields), e.g.
   {"data_root": "audio/", "model": {"model_size": 32, "steps": 2000}}
 Each value has one home: the step count is model.steps (the Trainer's TrainArgs are
-derived from it), and "model" and "ingest" become typed configs on construction.
+derived from it), and "model" and "ingest" become typed configs on construction; a
+"model" given as options goes over the recipe ("recipe", models.recipes; default auto).
 """
 from __future__ import annotations
 
@@ -48,9 +49,13 @@ class PipelineConfig(_ConfigBase):
     ingest: IngestConfig = field(default_factory=IngestConfig)
 
     def __post_init__(self):
+        self.recipe_note = "model options as given"  # what the run's first line says about the recipe
         if isinstance(self.model, dict):  # the recipe's values, then the model options given
-            from models.recipes import resolve_recipe
-            self.model = WaveGANConfig.from_dict({**resolve_recipe(self.recipe)[1], **self.model})
+            from models.recipes import describe, resolve_recipe
+            name, values, why = resolve_recipe(self.recipe)
+            self.model = WaveGANConfig.from_dict({**values, **self.model})
+            self.recipe_note = describe(name, why) + (" (with the config's model options over it)"
+                                                      if self.model != WaveGANConfig.from_dict(values) else "")
         if isinstance(self.ingest, dict):
             self.ingest = IngestConfig.from_dict(self.ingest)
         super().__post_init__()

@@ -50,6 +50,7 @@ def run_demo(out: str, steps: int, model_size: int, files_per_class: int,
     from pipeline.demo_data import make_demo_data
     from serving.model_dirs import latest_version_dir
     cfg = demo_config(out, steps, model_size)
+    say(cfg.recipe_note)
     for span, seed in ((1, 0), (2, 1)):
         folder = os.path.join(cfg.data_root, f"span-{span}")
         paths = make_demo_data(folder, files_per_class=files_per_class, seed=seed)

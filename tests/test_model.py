@@ -9,7 +9,7 @@ from models.wavegan import Discriminator, Generator
 from tests.conftest import tiny_config
 
 
-@pytest.mark.parametrize("slice_len", [16384, 32768, 65536])
+@pytest.mark.parametrize("slice_len", [4096, 8192, 16384, 32768, 65536])
 @pytest.mark.parametrize("channels", [1, 2])
 def test_shapes_for_every_slice_length_and_channel_count(slice_len, channels):
     cfg = tiny_config(slice_len=slice_len, num_channels=channels, model_size=2)

@@ -177,7 +177,33 @@ def test_a_run_from_before_the_recipes_resumes_with_its_own_options(tmp_path):
 
 
 @pytest.mark.e2e
-def test_a_spectral_critic_the_slice_cannot_hold_is_a_one_line_error(tmp_path):
-    result = run_cli("train", "--data-dir", tmp_path, "--out", tmp_path / "run", "--spectral-critic", "8192")
+@pytest.mark.parametrize("flags,option", [(["--spectral-critic", "8192"], "spectral_critic"),
+                                          (["--slice-len", "65536"], "slice_len")])  # 0.5 s files: 8000 samples
+def test_an_option_the_model_or_data_cannot_take_is_a_one_line_error(tmp_path, flags, option):
+    import soundfile as sf
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        sf.write(str(tmp_path / label / "x.wav"), 0.1 * np.random.RandomState(0).randn(8000), 16000)
+    result = run_cli("train", "--data-dir", tmp_path, "--out", tmp_path / "run", *flags)
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "spectral_critic" in result.stderr, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and option in result.stderr, result.stderr
+
+
+@pytest.mark.e2e
+def test_a_model_at_the_datas_own_rate_and_a_shorter_slice(tmp_path):
+    """8 kHz speech trains at 8 kHz in 8192-sample slices, and its WAVs come out at 8 kHz."""
+    import soundfile as sf
+    data = tmp_path / "speech"
+    for label in ("yes", "no"):
+        (data / label).mkdir(parents=True)
+        for take in range(3):
+            sf.write(str(data / label / f"{take}.wav"), 0.3 * np.random.RandomState(take).randn(6000), 8000)
+    flags = tiny_flags(steps=1, d_updates=1, sample_rate=8000, slice_len=8192)
+    result = run_cli("train", "--data-dir", data, "--out", tmp_path / "run", *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = run_cli("generate", "--model", tmp_path / "run" / "export", "--n", "2", "--label", "1", "--out",
+                  tmp_path / "wavs")
+    assert out.returncode == 0, out.stderr[-2000:]
+    for name in os.listdir(tmp_path / "wavs"):
+        info = sf.info(str(tmp_path / "wavs" / name))
+        assert info.samplerate == 8000 and info.frames == 8192

@@ -7,10 +7,10 @@ from models.errors import first_line
 from pipeline.commands.common import CLIError
 
 
-def _pipeline_config(args):
+def _pipeline_config(args, **more):
     from models.config import IngestConfig, WaveGANConfig
     from pipeline.config import PIPELINE_FIELDS, load_pipeline_config
-    overrides = {f.name: getattr(args, f.name, None) for f in PIPELINE_FIELDS}
+    overrides = {**{f.name: getattr(args, f.name, None) for f in PIPELINE_FIELDS}, **more}
     model = {k: v for k, v in vars(args).items() if v is not None and k in WaveGANConfig.__dataclass_fields__}
     ingest = {k: v for k, v in vars(args).items() if v is not None and k in IngestConfig.__dataclass_fields__}
     return load_pipeline_config(args.config or "", {**overrides, "model": model, "ingest": ingest})
@@ -29,7 +29,9 @@ def run_and_print(cfg, data_only=False):
 def cmd_pipeline_run(args):
     from pipeline.schedule import AlreadyRunning
     try:
-        run_and_print(_pipeline_config(args), args.data_only)
+        cfg = _pipeline_config(args)
+        print(cfg.recipe_note, flush=True)
+        run_and_print(cfg, args.data_only)
     except AlreadyRunning as error:
         raise CLIError(str(error)) from None
 
@@ -49,6 +51,9 @@ def cmd_schedule(args):
 
 def cmd_pipeline_compile(args):
     cfg = _pipeline_config(args)  # a bad config is reported at once, before TFX's imports (~15 s)
+    if cfg.recipe == "auto":  # the Trainer runs on the cluster's machines, not on this one
+        cfg = _pipeline_config(args, recipe="gpu" if cfg.trainer_gpus else "cpu")
+    print(cfg.recipe_note, flush=True)
     from pipeline.kubeflow import compile_kubeflow
     path = compile_kubeflow(cfg, args.out)
     print(f"wrote the Kubeflow Pipelines v2 spec to {path}")

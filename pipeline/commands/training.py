@@ -26,6 +26,7 @@ def cmd_train(args):
         data_dir = existing_dir(args.data_dir, "data directory")
         label_source, cfg = _labels(args, data_dir, cfg)
         folder = data.load_folder(data_dir, cfg, label_source)
+        folder.check_fills(cfg)
         for path, reason in folder.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
         if cfg.eval_every_steps:
