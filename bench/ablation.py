@@ -2,10 +2,13 @@
 
   python bench/ablation.py                     # every arm, 10 minutes each
   python bench/ablation.py --minutes 4 --rounds 2 --arms paper,ns-r1-ema
+  python bench/ablation.py --arms ns-r1-ema+film,ns-r1-ema+film@8k --out bench/results/quality/ablation_rate.json
 
 All arms live in one process and take turns: each round gives every arm the same
 number of wall-clock seconds of training (Trainer's time budget), then judges every
 arm's generator (the average, where the arm keeps one) on the same evaluation latents.
+Arms named <arm>@8k train at FSDD's own 8 kHz in 8192-sample slices; their clips are
+resampled to 16 kHz for the same judge.
 Taking turns in short rounds means a slow spell of this shared machine costs every
 arm alike. Writes bench/results/quality/ablation.json (one row per arm: minutes,
 steps, the judge's metrics at the end, the curve over rounds) and, per arm, a row of
@@ -40,7 +43,13 @@ ARMS = {
     "ns-r1-ema+film": {**CHEAP_CRITIC, "label_film": True},
     "ns-r1-ema+spectral": {**CHEAP_CRITIC, "spectral_critic": "256,1024"},
     "ns-r1-ema+all": {**CHEAP_CRITIC, "augment": "shift,gain", "label_film": True, "spectral_critic": "256,1024"},
+    # The second batch: an auxiliary classifier over the first batch's best.
+    "ns-r1-ema+film+aux": {**CHEAP_CRITIC, "label_film": True, "aux_classifier": 1.0},
+    "ns-r1-ema+film+aux+augment": {**CHEAP_CRITIC, "label_film": True, "aux_classifier": 1.0, "augment": "shift,gain"},
 }
+# FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
+NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
+ARMS.update({f"{name}@8k": {**options, **NATIVE_RATE} for name, options in list(ARMS.items())})
 
 
 def arm_configs(names, round_seconds: float):
@@ -52,15 +61,27 @@ def arm_configs(names, round_seconds: float):
     return {name: base.replace(**ARMS[name]) for name in names}
 
 
-def judge_arm(trainer, reference, clips: int, seed_offset: int = 0) -> dict:
+def at_judge_rate(clips, cfg, judged):
+    """Clips of an arm at another rate or length, resampled and cut to the judge's (`judged` config)."""
+    import numpy as np
+    import soxr
+    if (cfg.sample_rate, cfg.slice_len) == (judged.sample_rate, judged.slice_len):
+        return clips
+    out = np.zeros([len(clips), judged.slice_len, clips.shape[2]], np.float32)
+    for i, clip in enumerate(clips):
+        resampled = soxr.resample(clip, cfg.sample_rate, judged.sample_rate)[:judged.slice_len]
+        out[i, :len(resampled)] = resampled
+    return out
+
+
+def judge_arm(trainer, reference, judged, clips: int, seed_offset: int = 0) -> dict:
     from models.selection import evaluation_latents, generate_clips
     cfg = trainer.cfg.replace(train_eval_clips=clips, seed=trainer.cfg.seed + seed_offset)
     z, labels = evaluation_latents(cfg)
-    metrics = reference.score(generate_clips(trainer.sampler, z, labels), labels)
-    return metrics
+    return reference.score(at_judge_rate(generate_clips(trainer.sampler, z, labels), trainer.cfg, judged), labels)
 
 
-def run_rounds(trainers: dict, dataset_for, reference, rounds: int, eval_clips: int) -> dict:
+def run_rounds(trainers: dict, dataset_for, reference, judged, rounds: int, eval_clips: int) -> dict:
     """Every arm trains its share of each round in turn, then all are judged."""
     curves = {name: [] for name in trainers}
     seconds = {name: 0.0 for name in trainers}
@@ -70,7 +91,7 @@ def run_rounds(trainers: dict, dataset_for, reference, rounds: int, eval_clips: 
             trainer.fit(dataset_for(trainer.cfg), export=False)
             seconds[name] += time.time() - t0
         for name, trainer in trainers.items():
-            m = judge_arm(trainer, reference, eval_clips)
+            m = judge_arm(trainer, reference, judged, eval_clips)
             curves[name].append({"round": round_index + 1, "minutes": round(seconds[name] / 60, 2),
                                  "steps": trainer.current_step, **_short(m)})
             print(f"round {round_index + 1}/{rounds} {name:22} {trainer.current_step:6d} steps  "
@@ -85,17 +106,18 @@ def _short(metrics: dict) -> dict:
     return {k: metrics[k] for k in keys if k in metrics}
 
 
-def spectrogram_row(folder: str, name: str, trainer, data, cfg) -> str:
+def spectrogram_row(folder: str, name: str, trainer, data, judged) -> str:
     """The report's spectrogram panel for an arm: one real and one generated clip per class."""
     import numpy as np
     from components.report import plot_spectrograms
     from models.selection import generate_clips
+    cfg = trainer.cfg
     classes = np.arange(cfg.num_classes, dtype=np.int32)
     z = np.random.RandomState(3).uniform(-1, 1, [cfg.num_classes, cfg.latent_dim]).astype(np.float32)
-    fake = generate_clips(trainer.sampler, z, classes)
+    fake = at_judge_rate(generate_clips(trainer.sampler, z, classes), cfg, judged)
     real = np.stack([data.audio[np.flatnonzero(data.labels == k)[0]] for k in classes])
     titles = [str(data.vocabulary[k]) for k in classes]
-    return plot_spectrograms((real, titles), (fake, titles), cfg.sample_rate, folder, f"{name}.png")
+    return plot_spectrograms((real, titles), (fake, titles), judged.sample_rate, folder, f"{name}.png")
 
 
 def print_table(rows: list) -> None:
@@ -126,25 +148,30 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARMS)}")
     configs = arm_configs(names, args.minutes * 60 / args.rounds)
-    first = next(iter(configs.values()))
-    data = load_dataset("fsdd", args.run_dir, first)
-    train_part, held_out = data.split(10)
-    reference = reference_for_folder(train_part, held_out, first.sample_rate, os.path.join(args.run_dir, "judge"),
-                                     first.seed)
+    judged = arm_configs(["paper"], 1)["paper"]  # the judge's rate and length: the data set's 16 kHz
+    splits = {}
+    for cfg in configs.values():  # each rate's slices once; the same files are held out at every rate
+        key = (cfg.sample_rate, cfg.slice_len)
+        if key not in splits:
+            splits[key] = load_dataset("fsdd", args.run_dir, cfg).split(10)
+    train_part, held_out = splits.get((judged.sample_rate, judged.slice_len)) or load_dataset(
+        "fsdd", args.run_dir, judged).split(10)
+    reference = reference_for_folder(train_part, held_out, judged.sample_rate, os.path.join(args.run_dir, "judge"),
+                                     judged.seed)
     for name in names:  # a fresh start: a resumed arm would have trained outside the equal shares
         shutil.rmtree(os.path.join(args.run_dir, name), ignore_errors=True)
     trainers = {name: Trainer(cfg, os.path.join(args.run_dir, name)) for name, cfg in configs.items()}
-    outcome = run_rounds(trainers, lambda cfg: in_memory_dataset(train_part, cfg), reference, args.rounds,
-                         args.eval_clips)
-    figures = os.path.join(os.path.dirname(args.out), "ablation")
+    outcome = run_rounds(trainers, lambda cfg: in_memory_dataset(splits[(cfg.sample_rate, cfg.slice_len)][0], cfg),
+                         reference, judged, args.rounds, args.eval_clips)
+    figures = os.path.splitext(args.out)[0]  # ablation.json -> ablation/
     os.makedirs(os.path.join(figures, "media"), exist_ok=True)
     rows = []
     for name, trainer in trainers.items():
-        final = _short(judge_arm(trainer, reference, FINAL_CLIPS, seed_offset=1))
-        spectrogram_row(figures, name, trainer, held_out, trainer.cfg)
+        final = _short(judge_arm(trainer, reference, judged, FINAL_CLIPS, seed_offset=1))
+        spectrogram_row(figures, name, trainer, held_out, judged)
         rows.append({"arm": name, "options": ARMS[name], "minutes": round(outcome["seconds"][name] / 60, 2),
                      "steps": trainer.current_step, "final": final, "curve": outcome["curves"][name]})
-    result = {"dataset": "fsdd", "base_config": json.loads(first.to_json()),
+    result = {"dataset": "fsdd", "base_config": json.loads(judged.to_json()),
               "judge": reference.describe(), "rounds": args.rounds, "minutes_per_arm": args.minutes,
               "final_clips": FINAL_CLIPS, "machine": machine_info(), "arms": rows}
     with open(args.out, "w") as f:

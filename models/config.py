@@ -80,6 +80,7 @@ class WaveGANConfig(_ConfigBase):
     spectral_critic: str = field(default="", metadata={"help": "FFT sizes of a second critic on log-magnitude STFTs, comma-separated, e.g. 256,1024 ('' = off)"})
     # --- conditioning ---
     num_classes: int = field(default=0, metadata={"help": "number of labels for a class-conditional model (0 = unconditional)"})
+    aux_classifier: float = field(default=0.0, metadata={"help": "conditional models: weight of an auxiliary-classifier term (AC-GAN): D also names the class of real audio, and G is rewarded when D names the class it was asked for (0 = off)"})
     label_film: bool = field(default=False, metadata={"help": "conditional models: the label also scales and shifts every upsampling layer's channels in G (FiLM)"})
     # --- loss and optimisation ---
     loss: str = field(default="wgan-gp", metadata={"help": "dcgan (non-saturating), lsgan, wgan (weight clipping), wgan-gp or hinge"})
@@ -155,7 +156,7 @@ class WaveGANConfig(_ConfigBase):
                      "d_updates", "batch_size", "steps", "checkpoint_every_steps",
                      "summary_every_steps", "audio_summary_every_steps", "shuffle_buffer"):
             need(getattr(self, name) > 0, name, "must be positive")
-        for name in ("post_proc_filter_len", "phase_shuffle", "num_classes", "gp_lambda", "r1_gamma", "eval_every_steps",
+        for name in ("post_proc_filter_len", "phase_shuffle", "num_classes", "gp_lambda", "r1_gamma", "aux_classifier", "eval_every_steps",
                      "early_stop_patience",
                      "wgan_clip", "grad_clip_norm", "checkpoint_every_secs", "seed", "time_budget_secs"):
             need(getattr(self, name) >= 0, name, "must not be negative")

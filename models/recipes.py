@@ -13,10 +13,12 @@ from models.config import ConfigError
 
 # The options the ablation compared; every recipe sets each of them.
 _PAPER_OPTIONS = dict(loss="wgan-gp", d_updates=5, g_lr=1e-4, d_lr=1e-4, gp_lambda=10.0, r1_gamma=0.0,
-                      r1_every=1, g_ema_decay=0.0, augment="", label_film=False, spectral_critic="")
+                      r1_every=1, g_ema_decay=0.0, augment="", label_film=False, aux_classifier=0.0,
+                      spectral_critic="")
 # The winner of bench/results/quality/ablation.json.
 _CHOSEN_OPTIONS = dict(loss="dcgan", d_updates=2, g_lr=1e-4, d_lr=2e-4, gp_lambda=10.0, r1_gamma=1.0,
-                       r1_every=4, g_ema_decay=0.999, augment="", label_film=True, spectral_critic="256,1024")
+                       r1_every=4, g_ema_decay=0.999, augment="", label_film=True, aux_classifier=1.0,
+                       spectral_critic="")
 
 RECIPES = {
     "paper": dict(model_size=64, batch_size=64, **_PAPER_OPTIONS),

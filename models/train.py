@@ -189,9 +189,13 @@ class Trainer:
         with tf.GradientTape() as tape:
             real = self._augmented(real, counter, AUGMENT_REAL)
             fake = self._augmented(G(z, label, training=True), counter, AUGMENT_FAKE)
-            d_real = D.branch_scores(real, label, training=True, phase_seed=self._seed(counter, PHASE_REAL))
+            d_real, class_logits = D.critique(real, label, training=True, phase_seed=self._seed(counter, PHASE_REAL))
             d_fake = D.branch_scores(fake, label, training=True, phase_seed=self._seed(counter, PHASE_FAKE))
             per_example = tf.reduce_sum(discriminator_loss(cfg.loss, d_real, d_fake), axis=1)
+            if class_logits is not None:  # the class head learns on real audio only
+                class_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(label, class_logits)
+                metrics["d_class_loss"] = self._average(class_loss)
+                per_example += cfg.aux_classifier * class_loss
             if cfg.loss == "wgan-gp":
                 penalty = gradient_penalty(D.waveform, real, fake, label, alpha=self._draw(counter, ALPHA, [1, 1]),
                                            phase_seed=self._seed(counter, PHASE_PENALTY))
@@ -219,8 +223,12 @@ class Trainer:
         z = self._draw(counter, Z_GENERATOR, [cfg.latent_dim], -1.0, 1.0)
         with tf.GradientTape() as tape:
             fake = self._augmented(G(z, label, training=True), counter, AUGMENT_GENERATOR)
-            scores = D.branch_scores(fake, label, training=True, phase_seed=self._seed(counter, PHASE_GENERATOR))
-            loss = self._average(tf.reduce_sum(generator_loss(cfg.loss, scores), axis=1))
+            scores, class_logits = D.critique(fake, label, training=True,
+                                              phase_seed=self._seed(counter, PHASE_GENERATOR))
+            per_example = tf.reduce_sum(generator_loss(cfg.loss, scores), axis=1)
+            if class_logits is not None:  # rewarded when the critic names the class G was asked for
+                per_example += cfg.aux_classifier * tf.nn.sparse_softmax_cross_entropy_with_logits(label, class_logits)
+            loss = self._average(per_example)
             scaled = self.g_opt.scale_loss(loss)
         variables = G.trainable_variables
         self._apply_gradients(self.g_opt, tape.gradient(scaled, variables), variables)

@@ -134,6 +134,9 @@ class Discriminator(tf.Module):
         if cfg.conditional:
             self.label_projection = tf.Variable(
                 tf.random.normal([cfg.num_classes, self.feature_dim], stddev=0.02), name="label_projection")
+        # AC-GAN (Odena et al., 2017): a class head on the waveform critic's features.
+        self.class_head = (Dense(self.feature_dim, cfg.num_classes, name="class_head")
+                           if cfg.conditional and cfg.aux_classifier else None)
         self.spectral = [SpectralBranch(n, 2 * d, cfg.num_classes, cfg.compute_dtype, name=f"spectral_{n}")
                          for n in cfg.spectral_fft_sizes]
 
@@ -142,14 +145,23 @@ class Discriminator(tf.Module):
 
     def branch_scores(self, x, label=None, training=False, phase_seed=None):
         """[B, branches]: the waveform critic's score, then each spectral branch's."""
+        return self.critique(x, label, training, phase_seed)[0]
+
+    def critique(self, x, label=None, training=False, phase_seed=None):
+        """(branch scores [B, branches], class logits [B, classes] or None without a class head)."""
         if self.label_projection is not None and label is None:
             raise ValueError("this discriminator is conditional: a label is required")
-        scores = [self.waveform(x, label, training, phase_seed)]
-        scores += [branch(x, label) for branch in self.spectral]
-        return tf.stack(scores, axis=1)
+        score, h = self._waveform(x, label, training, phase_seed)
+        scores = [score] + [branch(x, label) for branch in self.spectral]
+        logits = self.class_head(h) if self.class_head is not None else None
+        return tf.stack(scores, axis=1), logits
 
     def waveform(self, x, label=None, training=False, phase_seed=None):
-        """phase_seed: a stateless [2] seed for this call's phase shuffles (training); None = global RNG."""
+        """The waveform critic's score alone; phase_seed: a stateless [2] seed for this call's phase
+        shuffles (training); None = global RNG."""
+        return self._waveform(x, label, training, phase_seed)[0]
+
+    def _waveform(self, x, label, training, phase_seed):
         x = tf.cast(x, self.cfg.compute_dtype)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             x = tf.nn.leaky_relu(norm(conv(x), training=training), alpha=0.2)
@@ -160,4 +172,4 @@ class Discriminator(tf.Module):
         score = self.output(h)[:, 0]
         if self.label_projection is not None:
             score += tf.reduce_sum(tf.gather(self.label_projection, label) * h, axis=1)
-        return score
+        return score, h

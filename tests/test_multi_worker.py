@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import CLI_ENV, WAVEGAN, tiny_config, tiny_flags
+from tests.conftest import CLI_ENV, WAVEGAN, tiny_flags
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 300
@@ -50,21 +50,22 @@ def _wait(processes):
     return [(process.returncode, output) for process, output in zip(processes, outputs)]
 
 
-def _weights(run_dir=None):
-    """The generator's and discriminator's variables at the run's latest checkpoint (None: as initialised)."""
+def _weights(run_dir, trained=True):
+    """The generator's and discriminator's variables at the run's latest checkpoint (or as initialised)."""
     import tensorflow as tf
+    from models.train import load_run_config
     from models.wavegan import Discriminator, Generator
-    cfg = tiny_config()
+    cfg = load_run_config(run_dir)  # the recipe's options and the classes the data has
     tf.random.set_seed(cfg.seed)
     generator, discriminator = Generator(cfg), Discriminator(cfg)
-    if run_dir:
+    if trained:
         latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
         tf.train.Checkpoint(generator=generator, discriminator=discriminator).read(latest).expect_partial()
     return [v.numpy() for module in (generator, discriminator) for v in module.trainable_variables]
 
 
 def _assert_same_model(run_a, run_b):
-    a, b, initial = _weights(run_a), _weights(run_b), _weights()
+    a, b, initial = _weights(run_a), _weights(run_b), _weights(run_a, trained=False)
     moved = max(float(np.max(np.abs(x - y))) for x, y in zip(a, initial))
     differ = max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
     assert moved > 1e-4 and differ < moved * 1e-2, (moved, differ)  # Adam amplifies rounding a little

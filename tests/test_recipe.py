@@ -13,7 +13,7 @@ from models.losses import discriminator_loss, generator_loss, r1_penalty
 from models.train import CONFIG_FILE, Trainer
 from tests.conftest import random_audio_dataset, run_cli, tiny_config, tiny_flags
 
-RECIPE_OPTIONS = dict(loss="dcgan", r1_gamma=1.0, r1_every=2, d_updates=1, g_ema_decay=0.9, augment="shift,gain",
+RECIPE_OPTIONS = dict(loss="dcgan", r1_gamma=1.0, r1_every=2, d_updates=1, g_ema_decay=0.9, augment="shift,gain", aux_classifier=1.0,
                       label_film=True, spectral_critic="256,1024", num_classes=3)
 
 
@@ -207,3 +207,16 @@ def test_a_model_at_the_datas_own_rate_and_a_shorter_slice(tmp_path):
     for name in os.listdir(tmp_path / "wavs"):
         info = sf.info(str(tmp_path / "wavs" / name))
         assert info.samplerate == 8000 and info.frames == 8192
+
+
+def test_the_auxiliary_classifier_trains_the_class_head_and_rewards_the_asked_class(tmp_path):
+    cfg = tiny_config(num_classes=3, aux_classifier=1.0, loss="hinge", steps=2, d_updates=1)
+    trainer = Trainer(cfg, str(tmp_path))
+    head = trainer.discriminator.class_head
+    before = _weights(head)
+    metrics = trainer.fit(random_audio_dataset(cfg), export=False)
+    assert "d_class_loss" in metrics and np.isfinite(metrics["d_class_loss"])
+    assert all(not np.array_equal(a, b) for a, b in zip(before, _weights(head)))
+    scores, logits = trainer.discriminator.critique(tf.random.normal([2, 16384, 1]), tf.constant([0, 2]))
+    assert scores.shape == (2, 1) and logits.shape == (2, 3)
+    assert Trainer(tiny_config(aux_classifier=1.0), str(tmp_path / "u")).discriminator.class_head is None
