@@ -53,9 +53,9 @@ ARMS.update({f"{name}@8k": {**options, **NATIVE_RATE} for name, options in list(
 
 
 def arm_configs(names, round_seconds: float):
-    from models.config import WaveGANConfig
-    with open(BASE_CONFIG) as f:
-        base = WaveGANConfig.from_json(f.read())
+    from bench.quality_run import load_quality_config
+    # The paper's recipe at the CPU's scale (d=16, batch 16); each arm sets what it changes.
+    base = load_quality_config(BASE_CONFIG, recipe="paper").replace(model_size=16, batch_size=16)
     base = base.replace(eval_every_steps=0, time_budget_secs=round_seconds, steps=10 ** 7,
                         checkpoint_every_steps=10 ** 6, checkpoint_every_secs=10 ** 6)
     return {name: base.replace(**ARMS[name]) for name in names}

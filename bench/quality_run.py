@@ -4,8 +4,9 @@
   python bench/quality_run.py --dataset drums           # the demo's synthesised drum classes
   python bench/quality_run.py --dataset fsdd --config bench/quality/fsdd_gpu.json   # paper scale (GPU)
 
-The recipe is the config file (bench/quality/<dataset>.json): model size, batch and a
-time budget per invocation. Training is resumable: re-running continues from the
+The recipe is the config file (bench/quality/<dataset>.json): a named recipe
+(models.recipes: cpu, gpu or paper), the options it changes over it and a time
+budget per invocation. Training is resumable: re-running continues from the
 run directory's checkpoints (bench/runs/<dataset>, not committed). The run holds out
 10% of the files (by a hash of the file), trains the judge on the rest, scores the
 generator every eval_every_steps, and exports the best checkpoint. The finish step
@@ -37,6 +38,16 @@ SCORE_CLIPS = 500
 # label accuracy as a share of the judge's accuracy on real eval audio.
 TARGET_IS_RATIO = 0.6
 TARGET_LABEL_ACCURACY_RATIO = 0.7
+
+
+def load_quality_config(path: str, recipe: str = None):
+    """A quality config: the recipe it names (models.recipes; `recipe` overrides it), then its own values."""
+    from models.config import WaveGANConfig
+    from models.recipes import resolve_recipe
+    with open(path) as f:
+        values = json.load(f)
+    named = values.pop("recipe", "paper")
+    return WaveGANConfig.from_dict({**resolve_recipe(recipe or named)[1], **values})
 
 
 def load_dataset(name: str, run_dir: str, cfg):
@@ -139,10 +150,9 @@ def main(argv=None) -> int:
     args.results = args.results or os.path.join(RESULTS_DIR, "quality", args.dataset)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from models.config import WaveGANConfig
     from models.quality import reference_for_folder
-    with open(args.config) as f:
-        cfg = WaveGANConfig.from_json(f.read())
+    from models.recipes import resolve_recipe
+    cfg = load_quality_config(args.config)
     if args.minutes is not None:
         cfg = cfg.replace(time_budget_secs=args.minutes * 60)
     data = load_dataset(args.dataset, args.run_dir, cfg)

@@ -1,4 +1,5 @@
 """Kubeflow compilation and scheduled retraining."""
+import os
 import datetime as dt
 import socket
 
@@ -120,3 +121,16 @@ def test_kubeflow_schedule_reports_an_unreachable_host_in_one_line(tmp_path):
                      "--every", "1d", timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("wavegan pipeline: error: cannot create the recurring run")
+
+
+def test_the_demo_workflow_pushes_two_versions_and_synthesises_each_class_over_grpc(tmp_path):
+    """pipeline.demo end to end at a tiny size: the class-conditional model is sampled per class."""
+    from pipeline.demo import run_demo
+    from pipeline.demo_data import CLASSES
+    from pipeline.runner import run_local
+    lines = []
+    summary = run_demo(str(tmp_path / "demo"), steps=2, model_size=4, files_per_class=3,
+                       run_pipeline=lambda cfg: run_local(cfg, out=lambda line: None), say=lines.append)
+    assert lines[0].startswith("recipe paper")
+    assert sorted(os.listdir(summary["serving_model_base"])) == ["1", "2"]
+    assert sorted(os.listdir(summary["generated"])) == sorted(f"{name}_0.wav" for name in CLASSES)
