@@ -142,7 +142,7 @@ def test_train_names_its_recipe_first_and_finds_file_name_labels(tmp_path):
     rng = np.random.RandomState(0)
     for digit in range(3):
         for take in range(3):
-            sf.write(str(data / f"{digit}_speaker_{take}.wav"), 0.3 * rng.randn(8000), 16000)
+            sf.write(str(data / f"{digit}_speaker_{take}.wav"), 0.3 * rng.randn(12000), 16000)
     flags = tiny_flags(steps=1, d_updates=1)
     result = run_cli("train", "--data-dir", data, "--out", tmp_path / "run", *flags)
     assert result.returncode == 0, result.stderr[-3000:]
