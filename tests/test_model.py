@@ -101,6 +101,14 @@ def test_conditional_generator_depends_on_label():
     (dict(upsample="bilinear"), "upsample"),
     (dict(num_classes=1), "num_classes"),
     (dict(g_beta1=1.5), "g_beta1"),
+    # Recipe options a model cannot take: an FFT over a quarter of the slice, or not a power of two,
+    # a spectral critic under an unbounded loss, an unknown transform, an average that never moves.
+    (dict(loss="hinge", spectral_critic="8192"), "spectral_critic"),
+    (dict(loss="hinge", spectral_critic="300"), "spectral_critic"),
+    (dict(loss="wgan-gp", spectral_critic="256"), "spectral_critic"),
+    (dict(augment="reverse"), "augment"),
+    (dict(g_ema_decay=1.0), "g_ema_decay"),
+    (dict(r1_every=0), "r1_every"),
 ])
 def test_bad_config_values_are_clear_errors(bad, match):
     with pytest.raises(ConfigError, match=match):
