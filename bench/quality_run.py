@@ -79,6 +79,7 @@ def finish(args, cfg, data, reference, session: dict) -> dict:
     from components.report import write_report
     from models.audio import write_wav
     from models.generate import sample_clips
+    from models.labels import file_part
     from models.selection import BEST_FILE, HISTORY_FILE
     from models.train import EXPORT_DIR
     export = os.path.join(args.run_dir, EXPORT_DIR)
@@ -103,7 +104,7 @@ def finish(args, cfg, data, reference, session: dict) -> dict:
     os.makedirs(wav_dir)
     audio, labels = sample_clips(export, CLIPS_PER_CLASS * cfg.num_classes, seed=2)
     for i, (clip, label) in enumerate(zip(audio, labels)):
-        write_wav(os.path.join(wav_dir, f"{data.vocabulary[label]}_{i // cfg.num_classes}.wav"), clip,
+        write_wav(os.path.join(wav_dir, f"{file_part(data.vocabulary[label])}_{i // cfg.num_classes}.wav"), clip,
                   cfg.sample_rate)
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)

@@ -72,6 +72,8 @@ def run_fn(fn_args):
     labels = label_names_from_schema(fn_args.schema_path)
     if cfg.conditional and len(labels) != cfg.num_classes:
         raise DataError(f"num_classes={cfg.num_classes} but the data has {len(labels)} labels {labels}")
+    if cfg.conditional and not cfg.label_names:
+        cfg = cfg.replace(label_names=sorted(labels))  # ingest's vocabulary order: index = position
     strategy = make_strategy("auto")  # TF_CONFIG (Vertex AI, TFJob) -> multi-worker
     files = [f for pattern in fn_args.train_files for f in tf.io.gfile.glob(pattern)]
     trainer = Trainer(cfg, fn_args.model_run_dir, strategy=strategy)

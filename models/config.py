@@ -81,6 +81,7 @@ class WaveGANConfig(_ConfigBase):
     # --- conditioning ---
     num_classes: int = field(default=0, metadata={"help": "number of labels for a class-conditional model (0 = unconditional)"})
     aux_classifier: float = field(default=0.0, metadata={"help": "conditional models: weight of an auxiliary-classifier term (AC-GAN): D also names the class of real audio, and G is rewarded when D names the class it was asked for (0 = off)"})
+    label_names: list = field(default_factory=list, metadata={"flag": False, "help": "the class names, index order (set from the data's labels: folder names, FSDD digits); they travel with the export"})
     label_film: bool = field(default=False, metadata={"help": "conditional models: the label also scales and shifts every upsampling layer's channels in G (FiLM)"})
     # --- loss and optimisation ---
     loss: str = field(default="wgan-gp", metadata={"help": "dcgan (non-saturating), lsgan, wgan (weight clipping), wgan-gp or hinge"})
@@ -166,6 +167,10 @@ class WaveGANConfig(_ConfigBase):
             need(0 <= getattr(self, name) < 1, name, "must be in [0, 1)")
         need(self.kernel_len >= 4, "kernel_len", "must be at least the stride (4)")
         need(self.num_classes != 1, "num_classes", "a conditional model needs at least 2 classes")
+        need(not self.label_names or (len(self.label_names) == self.num_classes
+                                      and len(set(self.label_names)) == len(self.label_names)
+                                      and all(isinstance(n, str) and n and "\n" not in n for n in self.label_names)),
+             "label_names", f"must be {self.num_classes} distinct non-empty one-line names (one per class) or empty")
         return self
 
 
@@ -175,7 +180,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class=None, title="
     `only` limits it to those fields (e.g. the audio format fields that ingest needs)."""
     group = parser.add_argument_group(title)
     for f in fields(config_class or WaveGANConfig):
-        if f.name in skip or (only and f.name not in only):
+        if f.name in skip or (only and f.name not in only) or f.metadata.get("flag") is False:
             continue
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help", "") + (f" (default {f.default})" if f.default != "" else "")

@@ -3,9 +3,13 @@
 Signatures:
   serving_default: z float32 [batch, latent_dim] (+ label int32 [batch]) -> audio
   sample:          count int32 [], seed int64 [] (+ label int32 []) -> audio, z, sample_rate, num_classes
+                   (+ label_names string [num_classes] when the model knows its class names)
+  sample_by_name:  count int32 [], seed int64 [], label_name string [] -> the same outputs
+                   (models with class names; the name, or an index written as digits)
 audio is float32 [batch, slice_len, channels] in [-1, 1]. sample_rate and num_classes
 (int32 scalars) tell a remote client how to play the audio and which labels exist. The config travels as
-assets/wavegan_config.json and warm-up requests as assets.extra/.
+assets/wavegan_config.json, the class names also as assets/labels.txt (one per line, index order),
+and warm-up requests as assets.extra/.
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ CONFIG_ASSET = "wavegan_config.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 SERVING_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # "serving_default"
 SAMPLE_SIGNATURE = "sample"
+SAMPLE_BY_NAME_SIGNATURE = "sample_by_name"
+LABELS_ASSET = "labels.txt"
 
 
 def sample_latents(count, seed, latent_dim):
@@ -34,13 +40,30 @@ def sample_latents(count, seed, latent_dim):
 
 def _facts(cfg: WaveGANConfig) -> dict:
     """What a client needs to play and condition the audio, as model outputs (any server passes them on)."""
-    return {"sample_rate": tf.constant(cfg.sample_rate, tf.int32), "num_classes": tf.constant(cfg.num_classes, tf.int32)}
+    facts = {"sample_rate": tf.constant(cfg.sample_rate, tf.int32), "num_classes": tf.constant(cfg.num_classes, tf.int32)}
+    if cfg.label_names:
+        facts["label_names"] = tf.constant(list(cfg.label_names), tf.string)
+    return facts
+
+
+def name_to_index(label_name, cfg: WaveGANConfig):
+    """The class index of a name (or of an index written as digits), checked in the graph so
+    TF Serving answers an unknown name with INVALID_ARGUMENT and the known names."""
+    names = tf.constant(list(cfg.label_names), tf.string)
+    matches = tf.cast(tf.where(tf.equal(names, label_name))[:, 0], tf.int32)
+    is_digits = tf.strings.regex_full_match(label_name, "[0-9]{1,9}")
+    as_index = tf.cond(is_digits, lambda: tf.strings.to_number(label_name, tf.int32), lambda: tf.constant(-1))
+    index = tf.cond(tf.size(matches) > 0, lambda: matches[0], lambda: as_index)
+    message = tf.strings.join(["unknown label: ", label_name, " (known labels: " + ", ".join(cfg.label_names) + ")"])
+    check = tf.debugging.Assert(tf.logical_and(index >= 0, index < cfg.num_classes), [message])
+    with tf.control_dependencies([check]):
+        return tf.identity(index)
 
 
 class ServingModule(tf.Module):
     """Holds the generator and the exported functions (built for this config's inputs)."""
 
-    def __init__(self, generator, cfg: WaveGANConfig, config_path: str):
+    def __init__(self, generator, cfg: WaveGANConfig, config_path: str, labels_path: str = ""):
         super().__init__()
         self.generator = generator
         self.config_asset = tf.saved_model.Asset(config_path)
@@ -61,6 +84,11 @@ class ServingModule(tf.Module):
 
             self.serve = tf.function(serve, input_signature=[latent, labels])
             self.sample = tf.function(sample, input_signature=[count, seed, one_label])
+            if cfg.label_names:
+                self.labels_asset = tf.saved_model.Asset(labels_path)
+                self.sample_by_name = tf.function(
+                    lambda count, seed, label_name: sample(count, seed, name_to_index(label_name, cfg)),
+                    input_signature=[count, seed, tf.TensorSpec([], tf.string, name="label_name")])
         else:
             def serve(z):
                 return {"audio": self.generator(z, training=False)}
@@ -98,7 +126,19 @@ def _warmup_requests(cfg: WaveGANConfig, model_name: str):
     if cfg.conditional:
         serve_inputs["label"] = np.zeros([1], np.int32)
         sample_inputs["label"] = np.int32(0)
-    return [request(SERVING_SIGNATURE, serve_inputs), request(SAMPLE_SIGNATURE, sample_inputs)]
+    requests = [request(SERVING_SIGNATURE, serve_inputs), request(SAMPLE_SIGNATURE, sample_inputs)]
+    if cfg.label_names:
+        requests.append(request(SAMPLE_BY_NAME_SIGNATURE, {"count": np.int32(1), "seed": np.int64(0),
+                                                           "label_name": np.array(cfg.label_names[0].encode())}))
+    return requests
+
+
+def signatures_of(module: ServingModule) -> dict:
+    """The exported signatures: sample_by_name only for models that know their class names."""
+    signatures = {SERVING_SIGNATURE: module.serve, SAMPLE_SIGNATURE: module.sample}
+    if hasattr(module, "sample_by_name"):
+        signatures[SAMPLE_BY_NAME_SIGNATURE] = module.sample_by_name
+    return signatures
 
 
 def _float32_copy(generator, cfg: WaveGANConfig):
@@ -123,10 +163,12 @@ def export_generator(generator, cfg: WaveGANConfig, export_dir: str, model_name:
         config_path = os.path.join(staging, CONFIG_ASSET)
         with open(config_path, "w") as f:
             f.write(cfg.to_json())
-        module = ServingModule(generator, cfg, config_path)
+        labels_path = os.path.join(staging, LABELS_ASSET)
+        with open(labels_path, "w", encoding="utf-8") as f:
+            f.write("".join(f"{name}\n" for name in cfg.label_names))
+        module = ServingModule(generator, cfg, config_path, labels_path)
         model_dir = os.path.join(staging, "model")
-        tf.saved_model.save(module, model_dir, signatures={SERVING_SIGNATURE: module.serve,
-                                                           SAMPLE_SIGNATURE: module.sample})
+        tf.saved_model.save(module, model_dir, signatures=signatures_of(module))
         extra = os.path.join(model_dir, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         with tf.io.TFRecordWriter(os.path.join(extra, WARMUP_FILE)) as writer:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -11,31 +12,34 @@ from models.audio import write_wav
 from models.config import ConfigError
 from models.errors import PathError
 from models.export import SAMPLE_SIGNATURE, load_exported
+from models.labels import file_part, known_labels, label_name, resolve_label
 from models.train import CHECKPOINT_DIR, load_run_config, preview_latents
 from models.wavegan import Generator
 
 
 def generate_wavs(model_dir: str, out_dir: str, n: int = 16, seed: int = 0, label=None,
                   batch_size: int = 64) -> list:
-    """Writes n clips sampled from `seed` with the model's own `sample` signature."""
+    """Writes n clips sampled from `seed` with the model's own `sample` signature; `label` is a
+    class name or index (models.labels), and the files carry the class name."""
     model, cfg = load_exported(model_dir)
     if n <= 0:
         raise ConfigError("--n must be positive")
-    if cfg.conditional and label is None:
-        raise ConfigError(f"this model is conditional: give a label in [0, {cfg.num_classes})")
-    if label is not None and not cfg.conditional:
-        raise ConfigError("this model is unconditional: it takes no label")
-    if label is not None and not 0 <= label < cfg.num_classes:
-        raise ConfigError(f"label {label} out of range [0, {cfg.num_classes})")
+    if label is None and not cfg.conditional:
+        index, prefix = None, ""
+    else:
+        index = resolve_label(label, cfg)
+        prefix = file_part(label_name(cfg, index)) + "_"
+        if not cfg.label_names:
+            print(f"note: {known_labels(cfg)}", file=sys.stderr)
     sample = model.signatures[SAMPLE_SIGNATURE]
     os.makedirs(out_dir, exist_ok=True)
     inputs = {"count": tf.constant(n, tf.int32), "seed": tf.constant(seed, tf.int64)}
-    if cfg.conditional:
-        inputs["label"] = tf.constant(label, tf.int32)
+    if index is not None:
+        inputs["label"] = tf.constant(index, tf.int32)
     audio = sample(**inputs)["audio"].numpy()
     paths = []
     for i, clip in enumerate(audio):
-        path = os.path.join(out_dir, f"seed{seed}_{i:04d}.wav")
+        path = os.path.join(out_dir, f"{prefix}seed{seed}_{i:04d}.wav")
         write_wav(path, clip, cfg.sample_rate)
         paths.append(path)
     return paths

@@ -136,7 +136,9 @@ class Trainer:
             free = {"steps", "checkpoint_every_steps", "checkpoint_every_secs", "summary_every_steps",
                     "audio_summary_every_steps", "xla", "shuffle_buffer", "eval_every_steps", "train_eval_clips",
                     "select_by", "early_stop_patience", "time_budget_secs"}
-            changed = [k for k, v in vars(saved).items() if k not in free and getattr(self.cfg, k) != v]
+            # A run from before class names were kept gets them on restart.
+            changed = [k for k, v in vars(saved).items()
+                       if k not in free and getattr(self.cfg, k) != v and not (k == "label_names" and not v)]
             if changed:
                 raise ConfigError(f"{self.run_dir} was trained with different options ({', '.join(changed)});"
                                  " use a new run directory")

@@ -35,6 +35,7 @@ def demo_config(out: str, steps: int, model_size: int, recipe: str = DEMO_RECIPE
 def synthesize_over_grpc(cfg, count: int = 8):
     """(audio, names, version): `count` clips from the pushed model (of each class, for a conditional
     one), through a short-lived embedded server."""
+    from models.labels import file_part
     from serving.client import SynthesisClient
     from serving.config import model_config
     from serving.server import EmbeddedServer, ServerOptions
@@ -43,10 +44,11 @@ def synthesize_over_grpc(cfg, count: int = 8):
     try:
         client = SynthesisClient(f"127.0.0.1:{server.port}", model=cfg.model_name)
         classes = cfg.model_config().num_classes
-        if classes:
+        if classes:  # asked for by name: the model carries its class names
             per_class = max(1, count // classes)
-            audio = [clip for k in range(classes) for clip in client.sample(per_class, seed=k, label=k)]
-            names = [f"{CLASSES[k]}_{i}" for k in range(classes) for i in range(per_class)]
+            labels = [name.decode() for name in client.draw(1, seed=0, label=0)["label_names"]]
+            audio = [clip for k, name in enumerate(labels) for clip in client.sample(per_class, seed=k, label=name)]
+            names = [f"{file_part(name)}_{i}" for name in labels for i in range(per_class)]
         else:
             audio = list(client.sample(count, seed=0))
             names = [f"synth_{i:02d}" for i in range(count)]

@@ -1,14 +1,14 @@
 """A small client for the synthesis service (either server), on the official stubs."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import grpc
 import numpy as np
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
-from models.export import SAMPLE_SIGNATURE, SERVING_SIGNATURE
+from models.export import SAMPLE_BY_NAME_SIGNATURE, SAMPLE_SIGNATURE, SERVING_SIGNATURE
 
 
 def make_tensor_proto(value: np.ndarray):
@@ -59,15 +59,19 @@ class SynthesisClient:
             inputs["label"] = np.asarray(labels, np.int32)
         return self.predict(SERVING_SIGNATURE, inputs, **kwargs)[0]["audio"]
 
-    def draw(self, count: int, seed: int, label: Optional[int] = None, **kwargs) -> dict:
+    def draw(self, count: int, seed: int, label: Union[int, str, None] = None, **kwargs) -> dict:
         """Every output of the sample signature: audio [count, slice_len, ch], z and the model's facts
-        (sample_rate, num_classes) where the model exports them."""
+        (sample_rate, num_classes, label_names) where the model exports them. A label given as text
+        (a class name) goes to sample_by_name, which the model resolves itself."""
         inputs = {"count": np.int32(count), "seed": np.int64(seed)}
-        if label is not None:
+        signature = SAMPLE_SIGNATURE
+        if isinstance(label, str):
+            inputs["label_name"], signature = np.array(label.encode("utf-8")), SAMPLE_BY_NAME_SIGNATURE
+        elif label is not None:
             inputs["label"] = np.int32(label)
-        return self.predict(SAMPLE_SIGNATURE, inputs, **kwargs)[0]
+        return self.predict(signature, inputs, **kwargs)[0]
 
-    def sample(self, count: int, seed: int, label: Optional[int] = None, **kwargs) -> np.ndarray:
+    def sample(self, count: int, seed: int, label: Union[int, str, None] = None, **kwargs) -> np.ndarray:
         """audio [count, slice_len, ch] drawn by the server from a seed."""
         return self.draw(count, seed, label, **kwargs)["audio"]
 

@@ -55,7 +55,8 @@ def model_error(message: str) -> str:
     last line that is not graph bookkeeping (node names, stack-trace notices)."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     for line in lines:
-        if line.startswith("assertion failed:"):
+        if "assertion failed:" in line:
+            line = line[line.index("assertion failed:"):]
             found = re.search(r"\[([^\]]*)\]", line)
             return found.group(1) if found else line
     useful = [line for line in lines if not line.startswith(("[[", "Detected at node", "<stack", "Graph execution"))]

@@ -71,6 +71,10 @@ def _array(name: str, value, spec) -> np.ndarray:
         raise JsonTensorError(f"input {name!r} is not a rectangular tensor: {error}") from None
     if spec is None:
         return array  # an unknown input: the signature check names it
+    if spec.dtype.name == "string":  # e.g. sample_by_name's label_name: JSON text, as UTF-8 bytes
+        if array.dtype.kind != "U":
+            raise JsonTensorError(f"input {name!r} must hold strings (got JSON {_json_kind(array)})")
+        return np.char.encode(array, "utf-8").astype(object)  # as tf.make_ndarray gives a gRPC string
     dtype = np.dtype(spec.dtype.as_numpy_dtype)
     if array.dtype.kind not in "biuf" or (dtype.kind in "iu" and array.dtype.kind == "f"):
         raise JsonTensorError(f"input {name!r} must hold {spec.dtype.name} values "

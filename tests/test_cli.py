@@ -1,5 +1,6 @@
 """The `wavegan` command end to end: real subprocesses, real files."""
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -12,6 +13,7 @@ from tests.conftest import WAVEGAN, run_cli, tiny_flags
 
 pytestmark = pytest.mark.e2e  # every test here runs the wavegan command, a browser or a whole pipeline
 
+ODD = "<img src=x onerror=alert(1)>"  # folder names are untrusted text
 TINY = tiny_flags(d_updates=1, shuffle_buffer=8, steps=2, checkpoint_every_steps=1)
 
 
@@ -21,6 +23,7 @@ def trained_run(tmp_path_factory, ):
     root = tmp_path_factory.mktemp("cli")
     make_demo_data(str(root / "data"), files_per_class=2, seed=1)
     (root / "data" / "kick" / "broken.wav").write_bytes(b"RIFF\x00\x00not really a wav")
+    shutil.copytree(root / "data" / "clap", root / "data" / ODD)  # a class named with markup
     result = run_cli("train", "--data-dir", root / "data", "--out", root / "run", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     return root, result
@@ -46,6 +49,20 @@ def test_generate_writes_playable_wavs_and_same_seed_same_audio(trained_run):
         b, _ = sf.read(root / "b" / name)
         assert rate == 16000 and a.shape == (16384,) and sf.info(str(root / "a" / name)).subtype == "PCM_16"
         np.testing.assert_array_equal(a, b)
+
+
+def test_generate_by_class_name_and_an_unknown_name_lists_the_known_ones(trained_run):
+    root, result = trained_run
+    assert "labels: 6 classes from folder names" in result.stdout
+    by_name = run_cli("generate", "--model", root / "run" / "export", "--n", "1", "--label", ODD, "--out",
+                      root / "named")
+    assert by_name.returncode == 0, by_name.stderr[-2000:]
+    assert os.listdir(root / "named") == ["img_src_x_onerror_alert_1_seed0_0000.wav"]  # inside --out, no markup
+    unknown = run_cli("generate", "--model", root / "run" / "export", "--label", "cowbell", "--out", root / "x")
+    lines = [line for line in unknown.stderr.splitlines() if line.strip()]
+    assert unknown.returncode == 2 and len(lines) == 1, unknown.stderr
+    assert lines[0] == f"wavegan generate: error: unknown label 'cowbell': known labels: {ODD}, clap, hat, kick, " \
+                       "snare, tom"
 
 
 def test_preview_writes_one_folder_per_checkpoint(trained_run):

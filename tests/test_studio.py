@@ -10,6 +10,8 @@ from serving.server import EmbeddedServer, ServerOptions
 from tests.conftest import export_tiny_model, tiny_config
 
 CHROMIUM = shutil.which("chromium")
+# Class names are folder names, untrusted: the studio must show this one as text, never run it.
+NAMES = ["kick", "<img src=x onerror=alert(1)>", "snare"]
 # Headless chromium has no sound card: a fake audio output keeps the Web Audio clock running.
 BROWSER_ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run"]
@@ -21,7 +23,7 @@ pytestmark = [pytest.mark.e2e,
 @pytest.fixture(scope="module")
 def studio_url(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("studio") / "drums")
-    export_tiny_model(os.path.join(base, "1"), tiny_config(num_classes=3))
+    export_tiny_model(os.path.join(base, "1"), tiny_config(num_classes=3, label_names=NAMES))
     server = EmbeddedServer(model_config("drums", base), ServerOptions(port=0, rest_port=0)).start()
     yield f"http://127.0.0.1:{server.rest_port}/"
     server.stop()
@@ -45,6 +47,7 @@ def test_studio_generates_plays_interpolates_and_sequences(studio_url, tmp_path_
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("dialog", lambda dialog: (errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
         page.goto(studio_url)
 
         # On load: the model's facts, then four clips of seed 0 with real, playable audio.
@@ -59,13 +62,15 @@ def test_studio_generates_plays_interpolates_and_sequences(studio_url, tmp_path_
         download = page.get_attribute("#clips .card a", "download")
         assert download == "wavegan_seed0_0.wav"
 
+        # The classes by name, shown as text.
+        assert page.eval_on_selector_all("#class option", "els => els.map(e => e.textContent)") == NAMES
         # A class and a seed: the clips say so.
         page.select_option("#class", "2")
         page.fill("#seed", "7")
         page.fill("#count", "2")
         page.click("#generate")
         page.wait_for_function("document.querySelectorAll('#clips .card').length === 2")
-        assert page.inner_text("#clips .card h3").startswith("seed 7 · #0 · class 2")
+        assert page.inner_text("#clips .card h3").startswith("seed 7 · #0 · snare")
 
         # Interpolation: both ends load, then the slider makes a new clip in between.
         page.click("#load-ends")
@@ -81,7 +86,8 @@ def test_studio_generates_plays_interpolates_and_sequences(studio_url, tmp_path_
         page.click("#load-kit")
         page.wait_for_selector("#play:not([disabled])")
         assert page.eval_on_selector_all("#grid .row-name", "els => els.map(e => e.textContent)") == \
-            ["class 0", "class 1", "class 2"]
+            NAMES
+        assert page.query_selector("img") is None  # the name's markup was never parsed
         assert page.eval_on_selector_all("#grid button.step", "els => els.length") == 3 * 16
         page.fill("#tempo", "240")
         page.click("#play")

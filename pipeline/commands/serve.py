@@ -70,7 +70,8 @@ def cmd_synth(args):
                              root_cert=args.tls_ca or "", client_cert=args.tls_cert or "",
                              client_key=args.tls_key or "", timeout_s=args.timeout)
     try:
-        outputs = client.draw(args.n, args.seed, label=args.label, version=args.version,
+        label = _label_for(client, args.label, args.version)
+        outputs = client.draw(args.n, args.seed, label=label, version=args.version,
                               version_label=args.version_label or "")
     except grpc.RpcError as error:
         raise CLIError(f"{error.code().name}: {error.details()}") from None
@@ -85,6 +86,20 @@ def cmd_synth(args):
     for i, clip in enumerate(outputs["audio"]):
         write_wav(os.path.join(args.out, f"synth_seed{args.seed}_{i:04d}.wav"), clip, rate)
     print(f"wrote {len(outputs['audio'])} WAV files at {rate} Hz to {args.out}")
+
+
+def _label_for(client, label, version):
+    """The label as the served model takes it: a name (or digits) for models that know their class
+    names, an index for models exported before they were kept (said once)."""
+    from models.export import SAMPLE_BY_NAME_SIGNATURE
+    if label is None or SAMPLE_BY_NAME_SIGNATURE in client.signatures(version):
+        return label
+    if not label.isdigit():
+        raise CLIError(f"unknown label {label!r}: this model has no class names (exported before they were "
+                       "kept): give a class index")
+    print("note: this model has no class names (exported before they were kept): --label is a class index",
+          file=sys.stderr)
+    return int(label)
 
 
 def add_parsers(sub):
@@ -128,7 +143,7 @@ def _synth_parser(sub):
     p.add_argument("--model", default="wavegan")
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--label", type=int, help="class label (conditional models)")
+    p.add_argument("--label", help="class name or index (conditional models)")
     p.add_argument("--version", type=int, help="model version (default: latest)")
     p.add_argument("--version-label", help="version label, e.g. stable or canary")
     p.add_argument("--out", required=True)

@@ -84,6 +84,8 @@ def _labels(args, data_dir: str, cfg):
     names = sorted({label_name_for(os.path.abspath(f), source, os.path.abspath(data_dir)) for f in files} - {""})
     if len(names) >= 2 and not cfg.conditional and args.num_classes is None and not _config_file_sets_num_classes(args):
         cfg = cfg.replace(num_classes=len(names))
+    if cfg.conditional and len(names) == cfg.num_classes and not cfg.label_names:
+        cfg = cfg.replace(label_names=names)  # the names travel with the checkpoints and the export
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     print(f"labels: {len(names)} classes from {source} names ({shown}): " +
           (f"training a class-conditional model ({cfg.num_classes} classes)" if cfg.conditional
@@ -217,7 +219,7 @@ def _generate_parser(sub):
     p.add_argument("--model", required=True, help="exported SavedModel directory")
     p.add_argument("--n", type=int, default=16, help="number of clips")
     p.add_argument("--seed", type=int, default=0, help="latent seed: same seed, same audio")
-    p.add_argument("--label", type=int, default=None, help="class label (conditional models)")
+    p.add_argument("--label", default=None, help="class name or index (conditional models)")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_generate)
 

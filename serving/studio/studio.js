@@ -33,7 +33,7 @@ async function busy(message, action) {
 
 const label = () => (state.conditional ? Number($("class").value) : null);
 const intValue = (id) => Math.max(0, Math.floor(Number($(id).value) || 0));
-const className = (c) => (state.conditional ? ` · class ${c}` : "");
+const className = (c) => (state.conditional ? ` · ${state.classNames[c]}` : "");
 
 async function loadModels() {
   const { models } = await api.models();
@@ -63,7 +63,9 @@ async function pickVersion() {
   const facts = await api.sample(state.model, state.where, 1, 0, state.conditional ? 0 : null);
   state.sampleRate = facts.sample_rate ?? 16000;
   state.numClasses = facts.num_classes ?? (state.conditional ? 10 : 0);
-  const classes = Array.from({ length: state.numClasses }, (_, c) => new Option(`class ${c}`, String(c)));
+  // Class names come from folder names: untrusted text, so only ever set as text (Option, textContent).
+  state.classNames = Array.from({ length: state.numClasses }, (_, c) => facts.label_names?.[c] ?? `class ${c}`);
+  const classes = state.classNames.map((name, c) => new Option(name, String(c)));
   $("class").replaceChildren(...classes);
   $("class-field").hidden = !state.conditional;
   $("model-facts").textContent = `version ${metadata.model_spec.version} · ${state.sampleRate} Hz · `
@@ -97,7 +99,7 @@ async function renderMix() {
 async function loadKit() {
   const seed = intValue("seed");
   const rows = state.conditional
-    ? Array.from({ length: Math.min(state.numClasses, 8) }, (_, c) => ({ name: `class ${c}`, seed, label: c }))
+    ? Array.from({ length: Math.min(state.numClasses, 8) }, (_, c) => ({ name: state.classNames[c], seed, label: c }))
     : Array.from({ length: 4 }, (_, r) => ({ name: `seed ${seed + r}`, seed: seed + r, label: null }));
   const clips = await Promise.all(rows.map((row) => api.sample(state.model, state.where, 1, row.seed, row.label)));
   sequencer.setKit(rows.map((row, r) => ({ name: row.name, chans: channels(clips[r].audio[0]), sampleRate: state.sampleRate })));
