@@ -20,6 +20,16 @@ class ServingConfigError(WaveGANError, ValueError):
     pass
 
 
+def host_port(host: str, port: int) -> str:
+    """host:port as gRPC and URLs write it: an IPv6 address in brackets ([::1]:8500)."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def browsable_host(host: str) -> str:
+    """The address a browser on this machine reaches a server bound to `host` at (loopback for any-address)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
 def model_config(name: str, base_path: str, policy: str = "latest", versions=(), num_latest: int = 1,
                  labels: Optional[Dict[str, int]] = None) -> model_server_config_pb2.ModelServerConfig:
     """One model's ModelServerConfig; policy 'latest' (num_latest), 'all' or 'specific' (versions)."""

@@ -6,16 +6,20 @@ are histograms; version states are read from the model manager at scrape time.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from serving.config import ServingConfigError
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+TF_SERVING_PREFIX = ":tensorflow:serving:"  # TF Serving's metric paths (/tensorflow/serving/...) as it exports them
+# TF Serving's request-latency buckets: microseconds, 10 * 1.8^k for 33 buckets (about 20 minutes).
+TF_SERVING_LATENCY_BUCKETS = tuple(10 * 1.8 ** k for k in range(33))
 
 
 class _VersionStates:
@@ -35,7 +39,29 @@ class _VersionStates:
         yield family
 
 
+class _TFServingCounts:
+    """:tensorflow:serving:request_count{model_name, status}, named and labelled as TF Serving's Prometheus
+    export writes it (no _total suffix, which prometheus_client's Counter would add)."""
+
+    def __init__(self):
+        self.counts, self.lock = {}, threading.Lock()
+
+    def inc(self, model: str, status: str) -> None:
+        with self.lock:
+            self.counts[(model, status)] = self.counts.get((model, status), 0) + 1
+
+    def collect(self):
+        family = Metric(f"{TF_SERVING_PREFIX}request_count", "The total number of requests.", "untyped")
+        with self.lock:
+            for (model, status), count in sorted(self.counts.items()):
+                family.add_sample(family.name, {"model_name": model, "status": status}, count)
+        yield family
+
+
 class ServingMetrics:
+    """Ours (serving_*, by signature and door) and TF Serving's own names (:tensorflow:serving:*, latency in
+    microseconds with its buckets), so a dashboard made for TF Serving works unchanged."""
+
     def __init__(self):
         self.registry = CollectorRegistry()
         self.requests = Counter("serving_requests", "requests answered", ["model", "signature", "api", "code"],
@@ -44,17 +70,29 @@ class ServingMetrics:
                                  ["model", "signature", "api"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.batch_size = Histogram("serving_batch_size", "examples per model call of the batcher", ["model"],
                                     buckets=BATCH_BUCKETS, registry=self.registry)
+        self.tf_requests = _TFServingCounts()
+        self.registry.register(self.tf_requests)
+        self.tf_latency = Histogram(f"{TF_SERVING_PREFIX}request_latency", "Distribution of wall time (in "
+                                    "microseconds) for Tensorflow Serving request.", ["model_name", "API", "entrypoint"],
+                                    buckets=TF_SERVING_LATENCY_BUCKETS, registry=self.registry)
+        self.tf_batch_size = Histogram(f"{TF_SERVING_PREFIX}batching_session:processed_batch_size",
+                                       "Tracks the batch size distribution on processing.",
+                                       buckets=BATCH_BUCKETS, registry=self.registry)
 
     def watch(self, manager) -> None:
         """Reports the version states of this model manager at every scrape."""
         self.registry.register(_VersionStates(manager))
 
-    def observe_request(self, model: str, signature: str, api: str, code: str, seconds: float) -> None:
+    def observe_request(self, model: str, signature: str, api: str, code: str, seconds: float,
+                        method: str = "Predict") -> None:
         self.requests.labels(model, signature, api, code).inc()
         self.latency.labels(model, signature, api).observe(seconds)
+        self.tf_requests.inc(model, code)
+        self.tf_latency.labels(model, method, api.upper()).observe(seconds * 1e6)
 
     def observe_batch(self, model: str, size: int) -> None:
         self.batch_size.labels(model).observe(size)
+        self.tf_batch_size.observe(size)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

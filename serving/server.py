@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, model_management_pb
 from tensorflow_serving.apis import status_pb2 as serving_status_pb2
 
 from serving.auth import bearer_token_ok
-from serving.config import BatchingParameters, ServingConfigError
+from serving.config import BatchingParameters, ServingConfigError, browsable_host, host_port
 from serving.core import ServingCore, ServingError, status_response
 from serving.metrics import MonitoringConfig, ServingMetrics
 from serving.model_manager import ModelManager
@@ -172,7 +172,7 @@ class EmbeddedServer:
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.core), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.core), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        address = f"{self.options.host}:{self.options.port}"
+        address = host_port(self.options.host, self.options.port)
         if self.options.tls_cert:
             credentials = grpc.ssl_server_credentials(
                 [(_read(self.options.tls_key), _read(self.options.tls_cert))],
@@ -229,10 +229,11 @@ def run_until_stopped(server_config, options: ServerOptions, batching: Optional[
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     names = ", ".join(c.name for c in server_config.model_config_list.config)
-    print(f"serving {names}: gRPC on {options.host}:{server.port} (TF Serving API; Ctrl-C stops)", flush=True)
+    print(f"serving {names}: gRPC on {host_port(options.host, server.port)} (TF Serving API; Ctrl-C stops)",
+          flush=True)
     if server.rest:
         scheme = "https" if options.tls_cert else "http"
-        url = f"{scheme}://{'127.0.0.1' if options.host in ('0.0.0.0', '::') else options.host}:{server.rest_port}"
+        url = f"{scheme}://{host_port(browsable_host(options.host), server.rest_port)}"
         print(f"REST API (TF Serving JSON): {url}/v1/models/{server_config.model_config_list.config[0].name}",
               flush=True)
         if options.ui:

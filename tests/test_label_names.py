@@ -150,3 +150,23 @@ def test_synth_takes_names_and_indices_and_says_what_an_old_model_needs(server, 
     assert code == 2 and err.strip().splitlines()[-1] == ("wavegan synth: error: unknown label 'kick': this model "
                                                           "has no class names (exported before they were kept): "
                                                           "give a class index")
+
+
+def test_ipv6_hosts_are_bracketed_and_served(bases):
+    import socket
+    from serving.config import browsable_host, host_port
+    assert host_port("::1", 8500) == "[::1]:8500" and host_port("127.0.0.1", 8500) == "127.0.0.1:8500"
+    assert host_port(browsable_host("::"), 8501) == "[::1]:8501"
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    srv = EmbeddedServer(model_config("named", bases[0]), ServerOptions(host="::1", port=0, rest_port=0)).start()
+    try:
+        client = SynthesisClient(host_port("::1", srv.port), model="named")
+        assert client.draw(1, seed=0, label="kick")["audio"].shape == (1, 16384, 1)
+        client.close()
+        with urllib.request.urlopen(f"http://{host_port('::1', srv.rest_port)}/v1/models/named", timeout=30) as r:
+            assert json.loads(r.read())["model_version_status"][0]["state"] == "AVAILABLE"
+    finally:
+        srv.stop()

@@ -198,6 +198,15 @@ def test_prometheus_metrics_count_both_doors(server):
     assert value("serving_batch_size_sum", model="wavegan") >= 2
     for version in ("1", "2"):
         assert value("serving_model_version_state", model="wavegan", version=version, state="AVAILABLE") == 1
+    # TF Serving's own names and labels, for dashboards made for it: requests by status, latency in
+    # microseconds by API and entrypoint, batch sizes.
+    assert value(":tensorflow:serving:request_count", model_name="cond", status="INVALID_ARGUMENT") >= 1
+    assert value(":tensorflow:serving:request_count", model_name="wavegan", status="OK") >= 1
+    assert value(":tensorflow:serving:request_latency_count", model_name="wavegan", API="Predict",
+                 entrypoint="GRPC") >= 1
+    assert value(":tensorflow:serving:request_latency_count", model_name="cond", API="Predict", entrypoint="REST") >= 2
+    assert value(":tensorflow:serving:request_latency_sum", model_name="cond", API="Predict", entrypoint="REST") > 100
+    assert value(":tensorflow:serving:batching_session:processed_batch_size_count") >= 1
 
 
 def test_monitoring_off_ui_off_and_a_bad_monitoring_file(bases, tmp_path):

@@ -101,3 +101,64 @@ def test_studio_generates_plays_interpolates_and_sequences(studio_url, tmp_path_
         browser.close()
     assert errors == []
     print(f"screenshot: {os.path.join(artifacts, 'studio.png')}")
+
+
+class _PrefixProxy:
+    """A reverse proxy on 127.0.0.1 that serves the studio's server under /wavegan/, as nginx would."""
+
+    def __init__(self, upstream: str, prefix: str = "/wavegan"):
+        import http.server
+        import threading
+        import urllib.error
+        import urllib.request
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self):
+                if not self.path.startswith(prefix + "/"):
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                request = urllib.request.Request(upstream + self.path[len(prefix):], data=body, method=self.command,
+                                                 headers={k: v for k, v in self.headers.items()
+                                                          if k.lower() in ("content-type", "authorization")})
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        status, headers, data = response.status, response.headers, response.read()
+                except urllib.error.HTTPError as error:
+                    status, headers, data = error.code, error.headers, error.read()
+                self.send_response(status)
+                self.send_header("Content-Type", headers.get("Content-Type", "application/octet-stream"))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{prefix}/"
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_studio_works_behind_a_reverse_proxy_at_a_path_prefix(studio_url):
+    from playwright.sync_api import sync_playwright
+    proxy = _PrefixProxy(studio_url.rstrip("/"))
+    errors = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            page = browser.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(proxy.url)
+            page.wait_for_function("document.querySelectorAll('#clips .card').length === 4", timeout=60000)
+            assert "3 classes" in page.inner_text("#model-facts")
+            browser.close()
+    finally:
+        proxy.close()
+    assert errors == []

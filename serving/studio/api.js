@@ -16,11 +16,12 @@ export class Api {
     return data;
   }
 
-  models() { return this.request("GET", "/v1/models"); }
+  // Paths are relative to the page, so the studio also works behind a reverse proxy at a path prefix.
+  models() { return this.request("GET", "v1/models"); }
 
-  metadata(model, where) { return this.request("GET", `/v1/models/${model}${where}/metadata`); }
+  metadata(model, where) { return this.request("GET", `v1/models/${model}${where}/metadata`); }
 
-  predict(model, where, body) { return this.request("POST", `/v1/models/${model}${where}:predict`, body); }
+  predict(model, where, body) { return this.request("POST", `v1/models/${model}${where}:predict`, body); }
 
   // count clips drawn by the server from a seed: {audio, z, sample_rate, num_classes}
   async sample(model, where, count, seed, label) {
