@@ -63,6 +63,22 @@ def model_error(message: str) -> str:
     return useful[-1] if useful else first_line(message)
 
 
+def request_batch_size(specs: dict, inputs: Dict[str, np.ndarray]) -> int:
+    """The examples a request asks for, by the convention a served model follows: the rows of the inputs
+    whose first dimension the signature declares unknown (the batch dimension; they must agree), else, for a
+    signature of scalars that draws its own batch (sample), the value of its scalar integer input `count`."""
+    rows = {len(inputs[name]) for name, spec in specs.items() if spec.shape.rank and spec.shape[0] is None}
+    if len(rows) > 1:
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"batched inputs have different sizes {sorted(rows)}")
+    if rows:
+        return rows.pop()
+    if "count" in specs and specs["count"].shape.rank == 0 and specs["count"].dtype.is_integer:
+        if int(inputs["count"]) < 1:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "count must be at least 1")
+        return int(inputs["count"])
+    return 1
+
+
 _RUNNER = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="model-call")
 
 
@@ -138,9 +154,7 @@ class ServingCore:
                                                                      f"{spec.shape.as_list()}, got {list(value.shape)}")
             if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                 raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"input {name!r} contains NaN or Inf")
-        batch = int(inputs["count"]) if "count" in inputs else len(next(iter(inputs.values())))
-        if "count" in inputs and batch < 1:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "count must be at least 1")
+        batch = request_batch_size(specs, inputs)
         if batch > self.max_batch_size:
             raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                f"batch of {batch} is over the limit of {self.max_batch_size}")

@@ -152,6 +152,8 @@ BIG = json.dumps({"inputs": {"z": np.zeros([150, LATENT]).tolist()}}).encode()  
     ("/v1/models/wavegan:predict", BIG, 413, "over the limit"),
     ("/v1/models/cond:predict", {"inputs": {"z": z(2).tolist(), "label": [0, 3]}}, 400, "label"),
     ("/v1/models/cond:predict", {"inputs": {"z": z(1).tolist(), "label": [1.5]}}, 400, "int32"),
+    ("/v1/models/cond:predict", {"inputs": {"z": z(2).tolist(), "label": [0, 1, 2]}}, 400, "different sizes"),
+    ("/v1/models/cond:predict", {"inputs": {"label": [0] * 17, "z": z(17).tolist()}}, 429, "over the limit"),
     ("/v1/models/cond:predict", {"inputs": {"z": z(1).tolist(), "label": [2 ** 40]}}, 400, "range"),
     ("/v1/models/wavegan/versions/x", None, 400, "Malformed request"),
     ("/v1/models", {"instances": [1]}, 400, "Malformed request"),
