@@ -4,7 +4,7 @@ For batch 1 and 16 and 1, 4 and 16 concurrent clients: p50/p99 latency and clips
 through the embedded server (`wavegan serve` in its own process, as deployed, over
 127.0.0.1; server-side batching up to 16): gRPC with the official stubs and REST with
 TF Serving's JSON (one keep-alive HTTP connection per client, answers parsed with
-orjson), next to the same SavedModel called in-process by the same number of threads,
+orjson; rest_wav: the serving_wav signature, base64 16-bit WAV files read with soundfile), next to the same SavedModel called in-process by the same number of threads,
 in the same run. Also the cost of writing one clip as JSON, orjson against the
 standard library. Each measurement runs for --seconds per configuration (bounded requests).
 Usage: python bench/serve_bench.py [--model-size 64] [--seconds 5]
@@ -105,6 +105,29 @@ def rest_caller(rest_port: int, parse: bool = True):
     return call
 
 
+def rest_wav_caller(rest_port: int):
+    """call(z) -> audio through the serving_wav signature: base64 16-bit WAV files, read back with soundfile."""
+    import base64
+    import http.client
+    import io
+    import orjson
+    import soundfile as sf
+    local = threading.local()
+
+    def call(z):
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=120)
+        body = orjson.dumps({"signature_name": "serving_wav", "inputs": {"z": z}}, option=orjson.OPT_SERIALIZE_NUMPY)
+        local.connection.request("POST", "/v1/models/wavegan:predict", body, {"Content-Type": "application/json"})
+        response = local.connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"REST {response.status}: {answer[:200]!r}")
+        return np.stack([sf.read(io.BytesIO(base64.b64decode(clip["b64"])), dtype="float32", always_2d=True)[0]
+                         for clip in orjson.loads(answer)["outputs"]])
+    return call
+
+
 def json_ms(clip: np.ndarray, repeats: int = 20) -> dict:
     """ms per clip to write a TF Serving JSON answer (server: orjson, as used, vs the json module)
     and to read it back into an array (client: orjson.loads + np.asarray)."""
@@ -154,7 +177,8 @@ def main():
                     for mode, call in (("in_process", lambda z: local(z=tf.constant(z))["audio"].numpy()),
                                        ("grpc", lambda z: client.synthesize(z)),
                                        ("rest", rest_caller(rest_port)),
-                                       ("rest_unparsed", rest_caller(rest_port, parse=False))):
+                                       ("rest_unparsed", rest_caller(rest_port, parse=False)),
+                                       ("rest_wav", rest_wav_caller(rest_port))):
                         lat, rate = drive(call, clients, batch, args.seconds, cfg.latent_dim)
                         rows.append({"mode": mode, "batch": batch, "clients": clients, "requests": len(lat),
                                      "p50_ms": float(np.percentile(lat, 50) * 1000),
@@ -174,6 +198,10 @@ def main():
                  by[("rest", 1, 16)]["clips_per_s"] / by[("grpc", 1, 16)]["clips_per_s"],
              "rest_unparsed_vs_grpc_clips_per_s_16_clients_batch1":
                  by[("rest_unparsed", 1, 16)]["clips_per_s"] / by[("grpc", 1, 16)]["clips_per_s"],
+             "rest_wav_vs_grpc_clips_per_s_16_clients_batch1":
+                 by[("rest_wav", 1, 16)]["clips_per_s"] / by[("grpc", 1, 16)]["clips_per_s"],
+             "rest_wav_vs_grpc_clips_per_s_16_clients_batch16":
+                 by[("rest_wav", 16, 16)]["clips_per_s"] / by[("grpc", 16, 16)]["clips_per_s"],
              "json_ms_per_clip": encode_ms,
              "orjson_speedup_over_stdlib_json": encode_ms["stdlib_json"] / encode_ms["orjson"]}
     write_results("serve", rows, extra)

@@ -166,8 +166,8 @@ class ServingCore:
         if timeout <= 0:
             raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline expired before the request ran")
         try:
-            if signature == BATCHED_SIGNATURE and servable.batcher is not None:
-                return servable.batcher.submit(inputs).result(timeout=timeout)
+            if signature in servable.batchers:
+                return servable.batchers[signature].submit(inputs).result(timeout=timeout)
             return _RUNNER.submit(servable.call, signature, inputs).result(timeout=timeout)
         except concurrent.futures.TimeoutError:
             raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,

@@ -93,7 +93,8 @@ def _json_kind(array: np.ndarray) -> str:
 
 def encode_outputs(form: str, outputs: Dict[str, np.ndarray], wanted=()) -> bytes:
     """The JSON answer for these outputs, in the format the request used."""
-    outputs = {k: _plain(v) for k, v in outputs.items() if not wanted or k in wanted}
+    outputs = {k: _base64(v) if k.endswith("_bytes") else _plain(v)
+               for k, v in outputs.items() if not wanted or k in wanted}
     if form == COLUMNAR:
         body = {"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs}
     elif len(outputs) == 1:
@@ -110,6 +111,13 @@ def encode_outputs(form: str, outputs: Dict[str, np.ndarray], wanted=()) -> byte
 
 def dumps(value) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=_fallback)
+
+
+def _base64(value):
+    """Binary outputs (TF Serving's rule: an output named *_bytes) as {"b64": ...} objects."""
+    import base64
+    return [_base64(v) for v in value] if isinstance(value, np.ndarray) and value.ndim else \
+        {"b64": base64.b64encode(value.item() if isinstance(value, np.ndarray) else value).decode("ascii")}
 
 
 def _plain(value):

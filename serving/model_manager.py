@@ -25,7 +25,7 @@ from serving.config import BatchingParameters
 log = logging.getLogger(__name__)
 
 LOADING, AVAILABLE, UNLOADING, END = "LOADING", "AVAILABLE", "UNLOADING", "END"
-BATCHED_SIGNATURE = DEFAULT_SERVING_SIGNATURE_DEF_KEY  # the signature TF Serving batches
+BATCHED_SIGNATURE = DEFAULT_SERVING_SIGNATURE_DEF_KEY  # what a request naming no signature calls
 
 
 class NotFound(LookupError):
@@ -40,7 +40,7 @@ class Servable:
     model: object
     signatures: dict
     input_specs: dict            # signature -> {input name: tf.TensorSpec}
-    batcher: Optional[Batcher] = None
+    batchers: Dict[str, Batcher] = field(default_factory=dict)  # signature -> its batcher
 
     def call(self, signature: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         import tensorflow as tf
@@ -91,16 +91,23 @@ def load_servable(name: str, version: int, path: str, batching: Optional[Batchin
     specs = {sig: fn.structured_input_signature[1] for sig, fn in signatures.items()}
     servable = Servable(name, version, path, model, signatures, specs)
     _replay_warmup(servable)
-    if batching and BATCHED_SIGNATURE in signatures:
-        def run_batch(inputs):
+    for signature in (batchable_signatures(specs) if batching else []):
+        def run_batch(inputs, signature=signature):
             if batch_observer:
                 batch_observer(name, len(next(iter(inputs.values()))))
-            return servable.call(BATCHED_SIGNATURE, inputs)
-        servable.batcher = Batcher(run_batch,
-                                   batching.max_batch_size, batching.batch_timeout_micros / 1e6,
-                                   max_enqueued=batching.max_enqueued_batches * batching.max_batch_size,
-                                   name=f"batcher-{name}-{version}", threads=batching.num_batch_threads)
+            return servable.call(signature, inputs)
+        servable.batchers[signature] = Batcher(
+            run_batch, batching.max_batch_size, batching.batch_timeout_micros / 1e6,
+            max_enqueued=batching.max_enqueued_batches * batching.max_batch_size,
+            name=f"batcher-{name}-{version}-{signature}", threads=batching.num_batch_threads)
     return servable
+
+
+def batchable_signatures(specs: dict) -> list:
+    """Signatures whose every input declares a batch dimension (first dimension unknown): requests to
+    them can be joined row-wise (serving_default, serving_wav); scalar signatures (sample) cannot."""
+    return [signature for signature, inputs in specs.items()
+            if inputs and all(spec.shape.rank and spec.shape[0] is None for spec in inputs.values())]
 
 
 class ModelManager:
@@ -233,8 +240,8 @@ class ModelManager:
         model = self.models[name]
         servable = model.servables.pop(version)
         model.status[version] = VersionStatus(UNLOADING)
-        if servable.batcher:
-            servable.batcher.stop()
+        for batcher in servable.batchers.values():
+            batcher.stop()
         model.status[version] = VersionStatus(END)
         log.info("model %s version %d unloaded", name, version)
 

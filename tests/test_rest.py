@@ -78,7 +78,7 @@ def test_status_and_metadata_as_tf_serving_prints_them(server):
     status, metadata = http(server, "/v1/models/cond/metadata")
     assert status == 200 and metadata["model_spec"] == {"name": "cond", "signature_name": "", "version": "1"}
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
-    assert set(signatures) == {"serving_default", "sample"}
+    assert set(signatures) == {"serving_default", "sample", "serving_wav"}
     assert set(signatures["sample"]["inputs"]) == {"count", "seed", "label"}
     assert signatures["serving_default"]["inputs"]["z"]["dtype"] == "DT_FLOAT"
     assert http(server, "/v1/models/wavegan/versions/1/metadata")[1]["model_spec"]["version"] == "1"
@@ -125,6 +125,26 @@ def test_sample_signature_columnar_gives_every_output_and_matches_grpc(server, b
     via_grpc = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
     assert np.array_equal(tf.make_ndarray(via_grpc.outputs["audio"]), np.asarray(outputs["audio"], np.float32))
     channel.close()
+
+
+def test_wav_signature_answers_16_bit_wav_files_as_b64_that_match_the_float_audio(server, bases):
+    """serving_wav: what REST clients that play the audio call (base64 WAV instead of 16,384 JSON numbers)."""
+    import base64
+    import io
+    import soundfile as sf
+    base, cond = bases
+    latents = z(3, seed=4)
+    status, body = http(server, "/v1/models/wavegan/versions/2:predict",
+                        {"signature_name": "serving_wav", "inputs": {"z": latents.tolist()}})
+    assert status == 200 and len(body["outputs"]) == 3
+    want = reference(base, 2, "serving_default", z=latents)["audio"]
+    for clip, expected in zip(body["outputs"], want):
+        audio, rate = sf.read(io.BytesIO(base64.b64decode(clip["b64"])), dtype="float32", always_2d=True)
+        assert rate == 16000 and audio.shape == (16384, 1)
+        assert np.abs(audio - expected).max() <= 1 / 32768 + 1e-6
+    status, body = http(server, "/v1/models/cond:predict", {"signature_name": "serving_wav",
+                                                            "instances": [{"z": row, "label": 1} for row in latents.tolist()]})
+    assert status == 200 and sf.info(io.BytesIO(base64.b64decode(body["predictions"][0]["b64"]))).samplerate == 8000
 
 
 BIG = json.dumps({"inputs": {"z": np.zeros([150, LATENT]).tolist()}}).encode()  # over the 64 kB body limit

@@ -48,6 +48,8 @@ def test_studio_generates_plays_interpolates_and_sequences(studio_url, tmp_path_
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("dialog", lambda dialog: (errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+        bodies = []
+        page.on("request", lambda request: bodies.append(request.post_data or ""))
         page.goto(studio_url)
 
         # On load: the model's facts, then four clips of seed 0 with real, playable audio.
@@ -81,6 +83,7 @@ def test_studio_generates_plays_interpolates_and_sequences(studio_url, tmp_path_
         page.wait_for_function("document.querySelector('#interp .card h3').textContent.includes('0.500')")
         assert page.get_attribute("#interp .card audio", "src") != first
         assert page.inner_text("#mix-value") == "0.500"
+        assert any('"serving_wav"' in body for body in bodies)  # the slider's clips came as WAV files
 
         # The sequencer: a kit of one row per class, played for more than a bar on the audio clock.
         page.click("#load-kit")

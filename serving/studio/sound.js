@@ -8,6 +8,27 @@ export function channels(frames) {
   return out;
 }
 
+// a base64 16-bit PCM WAV file (the serving_wav signature's {"b64": ...}) -> [samples][channels] floats
+export function framesFromWav(b64) {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)), view = new DataView(bytes.buffer);
+  const tag = (offset) => String.fromCharCode(...bytes.subarray(offset, offset + 4));
+  let offset = 12, ch = 1;
+  while (offset + 8 <= bytes.length) {  // walk the RIFF chunks to "fmt " and "data"
+    const size = view.getUint32(offset + 4, true);
+    if (tag(offset) === "fmt ") ch = view.getUint16(offset + 10, true);
+    if (tag(offset) === "data") {
+      const n = Math.floor(size / (2 * ch)), frames = new Array(n);
+      for (let i = 0, p = offset + 8; i < n; i++) {
+        frames[i] = new Array(ch);
+        for (let c = 0; c < ch; c++, p += 2) frames[i][c] = view.getInt16(p, true) / 32768;
+      }
+      return frames;
+    }
+    offset += 8 + size + (size % 2);
+  }
+  throw new Error("the server's WAV has no data chunk");
+}
+
 // 16-bit PCM WAV bytes
 export function wavBlob(chans, sampleRate) {
   const n = chans[0].length, ch = chans.length, bytes = 44 + n * ch * 2;

@@ -60,6 +60,7 @@ async function pickVersion() {
   const sample = metadata.metadata.signature_def.signature_def.sample;
   if (!sample) throw new Error(`model ${state.model} has no 'sample' signature`);
   state.conditional = "label" in sample.inputs;
+  state.wav = "serving_wav" in metadata.metadata.signature_def.signature_def;
   const facts = await api.sample(state.model, state.where, 1, 0, state.conditional ? 0 : null);
   state.sampleRate = facts.sample_rate ?? 16000;
   state.numClasses = facts.num_classes ?? (state.conditional ? 10 : 0);
@@ -91,7 +92,7 @@ async function loadEnds() {
 async function renderMix() {
   const t = Number($("mix").value), { a, b, label: c } = state.ends;
   $("mix-value").textContent = t.toFixed(3);
-  const frames = await api.synthesize(state.model, state.where, a.map((v, i) => (1 - t) * v + t * b[i]), c);
+  const frames = await api.synthesize(state.model, state.where, a.map((v, i) => (1 - t) * v + t * b[i]), c, state.wav);
   $("interp").replaceChildren(clipCard(`seed ${intValue("seed-a")} → ${intValue("seed-b")} at ${t.toFixed(3)}${className(c)}`,
     frames, state.sampleRate, `wavegan_interp_${t.toFixed(3)}.wav`));
 }
