@@ -49,7 +49,7 @@ ARMS = {
 }
 # The third batch, on drums, where the winner's R1 penalty (gamma 1) may hide a noise floor from the
 # critic: real drum hits end in digital silence. Weaker penalties over the winner.
-ARMS.update({f"ns-r1-ema+film+aux/r1-{gamma}": {**ARMS["ns-r1-ema+film+aux"], "r1_gamma": gamma}
+ARMS.update({f"ns-r1({gamma})-ema+film+aux": {**ARMS["ns-r1-ema+film+aux"], "r1_gamma": gamma}
              for gamma in (0.1, 0.01)})
 # ... and the label path over the paper's critic (WGAN-GP, 5 updates), to tell the critic from the label path.
 ARMS["paper-ema+film+aux"] = {"g_ema_decay": 0.999, "label_film": True, "aux_classifier": 1.0}
@@ -113,6 +113,7 @@ def _short(metrics: dict) -> dict:
 
 
 def spectrogram_row(folder: str, name: str, trainer, data, judged) -> str:
+    from models.labels import file_part
     """The report's spectrogram panel for an arm: one real and one generated clip per class."""
     import numpy as np
     from components.report import plot_spectrograms
@@ -123,7 +124,7 @@ def spectrogram_row(folder: str, name: str, trainer, data, judged) -> str:
     fake = at_judge_rate(generate_clips(trainer.sampler, z, classes), cfg, judged)
     real = np.stack([data.audio[np.flatnonzero(data.labels == k)[0]] for k in classes])
     titles = [str(data.vocabulary[k]) for k in classes]
-    return plot_spectrograms((real, titles), (fake, titles), judged.sample_rate, folder, f"{name}.png")
+    return plot_spectrograms((real, titles), (fake, titles), judged.sample_rate, folder, f"{file_part(name)}.png")
 
 
 def print_table(rows: list) -> None:

@@ -7,6 +7,8 @@ Signatures:
   sample_by_name:  count int32 [], seed int64 [], label_name string [] -> the same outputs
                    (models with class names; the name, or an index written as digits)
   serving_wav:     as serving_default -> wav_bytes string [batch]: each clip a 16-bit WAV file
+  search:          target float32 [1, samples, channels], count int32 [], seed int64 [] (+ label int32 [])
+                   -> z, audio, distance [count], best first (models/search.py: `count` starts)
                    (TF Serving's JSON carries *_bytes outputs as {"b64": ...}: 4x smaller, no float parsing)
 audio is float32 [batch, slice_len, channels] in [-1, 1]. sample_rate and num_classes
 (int32 scalars) tell a remote client how to play the audio and which labels exist. The config travels as
@@ -31,6 +33,7 @@ SERVING_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # "serving
 SAMPLE_SIGNATURE = "sample"
 SAMPLE_BY_NAME_SIGNATURE = "sample_by_name"
 WAV_SIGNATURE = "serving_wav"
+SEARCH_SIGNATURE = "search"
 LABELS_ASSET = "labels.txt"
 
 
@@ -95,6 +98,9 @@ class ServingModule(tf.Module):
             self.serve_wav = tf.function(lambda z, label: {"wav_bytes": wav_files(serve(z, label)["audio"], cfg)},
                                          input_signature=[latent, labels])
             self.sample = tf.function(sample, input_signature=[count, seed, one_label])
+            self.search = tf.function(
+                lambda target, count, seed, label: self._search(target, count, seed, cfg, label),
+                input_signature=[self._target_spec(cfg), count, seed, one_label])
             if cfg.label_names:
                 self.labels_asset = tf.saved_model.Asset(labels_path)
                 self.sample_by_name = tf.function(
@@ -112,6 +118,21 @@ class ServingModule(tf.Module):
             self.serve_wav = tf.function(lambda z: {"wav_bytes": wav_files(serve(z)["audio"], cfg)},
                                          input_signature=[latent])
             self.sample = tf.function(sample, input_signature=[count, seed])
+            self.search = tf.function(lambda target, count, seed: self._search(target, count, seed, cfg),
+                                      input_signature=[self._target_spec(cfg), count, seed])
+
+    @staticmethod
+    def _target_spec(cfg):
+        # One clip: the leading 1 says it is no batch (serving's batch-size convention).
+        return tf.TensorSpec([1, None, cfg.num_channels], tf.float32, name="target")
+
+    def _search(self, target, count, seed, cfg, label=None):
+        """Search by example (models/search.py), from `count` starts drawn like sample's."""
+        from models.search import fit_target, search
+        labels = None if label is None else self._check_labels(tf.fill([count], label), cfg)
+        z, audio, distance = search(lambda z: self.generator(z, labels, training=False),
+                                    fit_target(target[0], cfg.slice_len), sample_latents(count, seed, cfg.latent_dim))
+        return {"z": z, "audio": audio, "distance": distance}
 
     @staticmethod
     def _check_labels(label, cfg):
@@ -149,7 +170,8 @@ def _warmup_requests(cfg: WaveGANConfig, model_name: str):
 
 def signatures_of(module: ServingModule) -> dict:
     """The exported signatures: sample_by_name only for models that know their class names."""
-    signatures = {SERVING_SIGNATURE: module.serve, SAMPLE_SIGNATURE: module.sample, WAV_SIGNATURE: module.serve_wav}
+    signatures = {SERVING_SIGNATURE: module.serve, SAMPLE_SIGNATURE: module.sample, WAV_SIGNATURE: module.serve_wav,
+                  SEARCH_SIGNATURE: module.search}
     if hasattr(module, "sample_by_name"):
         signatures[SAMPLE_BY_NAME_SIGNATURE] = module.sample_by_name
     return signatures

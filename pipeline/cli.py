@@ -14,7 +14,7 @@ import os
 import sys
 
 from models.errors import WaveGANError
-from pipeline.commands import data, demo, orchestration, serve, training
+from pipeline.commands import data, demo, orchestration, serve, steer, training
 
 EXIT_USAGE = 2
 
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parsers(sub)
     orchestration.add_parsers(sub, _Parser)
     serve.add_parsers(sub)
+    steer.add_parsers(sub)
     demo.add_parsers(sub)
     return parser
 

@@ -104,6 +104,11 @@ def _config_file_sets_num_classes(args) -> bool:
 
 
 def cmd_generate(args):
+    if args.latent:
+        from models.steer import latent_wavs
+        written = latent_wavs(args.model, args.latent, args.out, label=args.label)
+        print(f"wrote {len(written)} WAV files from {args.latent} to {args.out}")
+        return
     from models.generate import generate_wavs
     paths = generate_wavs(args.model, args.out, n=args.n, seed=args.seed, label=args.label)
     print(f"wrote {len(paths)} WAV files to {args.out}")
@@ -220,6 +225,7 @@ def _generate_parser(sub):
     p.add_argument("--n", type=int, default=16, help="number of clips")
     p.add_argument("--seed", type=int, default=0, help="latent seed: same seed, same audio")
     p.add_argument("--label", default=None, help="class name or index (conditional models)")
+    p.add_argument("--latent", help="generate from the vectors of this latent file (search, vary) instead of a seed")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_generate)
 

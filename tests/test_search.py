@@ -1,0 +1,144 @@
+"""Search by example, variations and latent files: the export's `search` signature in process,
+over gRPC (official stubs) and REST on 127.0.0.1, and the `wavegan search | vary | generate
+--latent` commands."""
+import json
+import os
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+from models.export import load_exported, sample_latents
+from models.search import spectral_distance
+from serving.client import SynthesisClient
+from serving.config import model_config
+from serving.server import EmbeddedServer, ServerOptions
+from tests.conftest import export_tiny_model, tiny_config
+
+NAMES = ["kick", "snare", "hat"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    base = str(root / "drums")
+    export_tiny_model(os.path.join(base, "1"), tiny_config(num_classes=3, label_names=NAMES), seed=3)
+    model, _ = load_exported(os.path.join(base, "1"))
+    target = model.signatures["sample"](count=tf.constant(1), seed=tf.constant(99, tf.int64),
+                                        label=tf.constant(1))["audio"].numpy()[0]
+    sf.write(str(root / "target.wav"), target, 16000, subtype="FLOAT")
+    return base, str(root / "target.wav"), target
+
+
+def run(capsys, *argv):
+    """`wavegan ARGV` in process: (exit code, stdout, stderr)."""
+    from pipeline.cli import main
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_search_descends_from_its_starts_and_answers_best_first(model_dir):
+    base, _, target = model_dir
+    model, cfg = load_exported(os.path.join(base, "1"))
+    found = model.signatures["search"](target=tf.constant(target[None]), count=tf.constant(6), seed=tf.constant(0, tf.int64),
+                                       label=tf.constant(1))
+    distance = found["distance"].numpy()
+    assert list(distance) == sorted(distance) and found["z"].shape == (6, cfg.latent_dim)
+    assert np.abs(found["z"].numpy()).max() <= 1.0  # inside the prior's range
+    starts = model.signatures["serving_default"](z=sample_latents(6, 0, cfg.latent_dim), label=tf.fill([6], 1))
+    start_distance = spectral_distance(starts["audio"], tf.constant(target)[None]).numpy()
+    assert distance[0] < start_distance.min()
+    again = model.signatures["serving_default"](z=found["z"], label=tf.fill([6], 1))["audio"].numpy()
+    np.testing.assert_allclose(again, found["audio"].numpy(), atol=1e-6)  # the z really makes that audio
+
+
+def test_search_over_grpc_and_rest_equals_in_process_and_a_silent_target_is_a_400(model_dir):
+    base, _, target = model_dir
+    model, _ = load_exported(os.path.join(base, "1"))
+    want = model.signatures["search"](target=tf.constant(target[None]), count=tf.constant(2), seed=tf.constant(5, tf.int64),
+                                      label=tf.constant(0))
+    server = EmbeddedServer(model_config("drums", base), ServerOptions(port=0, rest_port=0)).start()
+    try:
+        client = SynthesisClient(f"127.0.0.1:{server.port}", model="drums")
+        outputs, _ = client.predict("search", {"target": target[None], "count": np.int32(2), "seed": np.int64(5),
+                                               "label": np.int32(0)})
+        np.testing.assert_allclose(outputs["distance"], want["distance"].numpy(), rtol=1e-5)
+        np.testing.assert_allclose(outputs["z"], want["z"].numpy(), atol=1e-5)
+        with pytest.raises(grpc.RpcError) as error:
+            client.predict("search", {"target": np.zeros_like(target[None]), "count": np.int32(2), "seed": np.int64(5),
+                                      "label": np.int32(0)})
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "silent" in error.value.details()
+        client.close()
+
+        def post(body):
+            request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}/v1/models/drums:predict",
+                                             data=json.dumps(body).encode(), method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as http_error:
+                return http_error.code, json.loads(http_error.read())
+        inputs = {"target": target[None].tolist(), "count": 2, "seed": 5, "label": 0}
+        status, body = post({"signature_name": "search", "inputs": inputs})
+        assert status == 200 and np.allclose(body["outputs"]["distance"], want["distance"].numpy(), rtol=1e-5)
+        status, body = post({"signature_name": "search", "inputs": {**inputs, "target": [[[0.0]] * 100]}})
+        assert status == 400 and "silent" in body["error"]
+    finally:
+        server.stop()
+
+
+def test_search_vary_and_generate_from_latents_on_the_command_line(model_dir, tmp_path, capsys):
+    base, target_path, _ = model_dir
+    model = os.path.join(base, "1")
+    code, out, err = run(capsys, "search", "--model", model, "--like", target_path, "--label", "snare", "--n", "3",
+                         "--out", tmp_path / "found")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "found" / "matches.json").read_text())
+    assert [m["label"] for m in summary["matches"]] == ["snare"] * 3
+    distances = [m["distance"] for m in summary["matches"]]
+    assert distances == sorted(distances) and "distance" in out
+    first = sf.read(summary["matches"][0]["wav"], dtype="float32")[0]
+
+    # The saved vectors make the same audio again, with the label they were found with.
+    code, _, err = run(capsys, "generate", "--model", model, "--latent", tmp_path / "found" / "match_latents.npz",
+                       "--out", tmp_path / "again")
+    assert code == 0, err
+    again = sf.read(str(tmp_path / "again" / "latent_00_snare.wav"), dtype="float32")[0]
+    np.testing.assert_array_equal(again, first)
+
+    code, out, err = run(capsys, "vary", "--model", model, "--latent", tmp_path / "found" / "match_latents.npz",
+                         "--index", "1", "--amount", "0.3", "--n", "4", "--out", tmp_path / "varied")
+    assert code == 0, err
+    with np.load(tmp_path / "varied" / "variation_latents.npz") as varied, \
+            np.load(tmp_path / "found" / "match_latents.npz") as found:
+        assert varied["z"].shape == (4, 100) and list(varied["label"]) == [1] * 4
+        spread = np.abs(varied["z"] - found["z"][1]).mean()
+        assert 0.05 < spread < 0.4 and np.abs(varied["z"]).max() <= 1.0
+
+
+def test_search_and_latent_errors_are_one_line(model_dir, tmp_path, capsys):
+    base, target_path, target = model_dir
+    model = os.path.join(base, "1")
+    sf.write(str(tmp_path / "silent.wav"), np.zeros(4000), 16000)
+    sf.write(str(tmp_path / "long.wav"), np.tile(target[:, 0], 3), 16000)
+    (tmp_path / "notes.txt").write_text("not audio")
+    np.savez(tmp_path / "short.npz", z=np.zeros([2, 7]))
+    cases = [
+        (["search", "--model", model, "--like", tmp_path / "silent.wav", "--label", "kick"], "is silent"),
+        (["search", "--model", model, "--like", tmp_path / "notes.txt", "--label", "kick"], "cannot read the target"),
+        (["search", "--model", model, "--like", target_path, "--label", "cowbell"], "known labels: kick, snare, hat"),
+        (["generate", "--model", model, "--latent", tmp_path / "short.npz", "--label", "kick"],
+         "holds vectors of 7 values; this model takes 100"),
+        (["vary", "--model", model, "--latent", tmp_path / "notes.txt"], "cannot read latent file"),
+    ]
+    for argv, needle in cases:
+        code, _, err = run(capsys, *argv, "--out", tmp_path / "x")
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2 and len(lines) == 1 and needle in lines[0], (argv, err)
+    code, _, err = run(capsys, "search", "--model", model, "--like", tmp_path / "long.wav", "--label", "kick",
+                       "--n", "1", "--out", tmp_path / "long")
+    assert code == 0 and "matching its first 16384 samples" in err
