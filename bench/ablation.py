@@ -113,9 +113,9 @@ def _short(metrics: dict) -> dict:
 
 
 def spectrogram_row(folder: str, name: str, trainer, data, judged) -> str:
-    from models.labels import file_part
     """The report's spectrogram panel for an arm: one real and one generated clip per class."""
     import numpy as np
+    from models.labels import file_part
     from components.report import plot_spectrograms
     from models.selection import generate_clips
     cfg = trainer.cfg
