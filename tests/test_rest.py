@@ -248,7 +248,7 @@ def test_monitoring_off_ui_off_and_a_bad_monitoring_file(bases, tmp_path):
 def test_studio_page_and_its_modules_are_served(server):
     status, page = http(server, "/")
     assert status == 200 and "<title>WaveGAN studio</title>" in page
-    for module in ("studio.js", "api.js", "sound.js", "sequencer.js", "studio.css"):
+    for module in ("studio.js", "api.js", "sound.js", "sequencer.js", "search.js", "studio.css"):
         status, text = http(server, f"/studio/{module}")
         assert status == 200 and len(text) > 200
         assert "http://" not in text and "https://" not in text  # nothing loaded from elsewhere

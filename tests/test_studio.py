@@ -3,7 +3,9 @@ against a real embedded server with a tiny conditional model on 127.0.0.1."""
 import os
 import shutil
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from serving.config import model_config
 from serving.server import EmbeddedServer, ServerOptions
@@ -84,6 +86,21 @@ def test_studio_generates_plays_interpolates_and_sequences(studio_url, tmp_path_
         assert page.get_attribute("#interp .card audio", "src") != first
         assert page.inner_text("#mix-value") == "0.500"
         assert any('"serving_wav"' in body for body in bodies)  # the slider's clips came as WAV files
+
+        # Find sounds like this: a WAV file in, matches best first, then vary one and interpolate to another.
+        target = os.path.join(artifacts, "target.wav")
+        sf.write(target, np.sin(np.arange(20000) * 0.05) * np.exp(-np.arange(20000) / 3000), 16000)
+        page.set_input_files("#target-file", target)
+        page.wait_for_function("document.querySelectorAll('#matches .card').length === 8", timeout=60000)
+        titles = page.eval_on_selector_all("#matches .card h3", "els => els.map(e => e.textContent)")
+        distances = [float(t.split("distance ")[1].split(" ")[0]) for t in titles]
+        assert distances == sorted(distances) and titles[0].endswith("· snare")  # class 2 is still picked
+        assert "first 16384 samples" in page.inner_text("#search-note")
+        page.click("#matches .card button.vary")
+        page.wait_for_function("document.querySelectorAll('#variations .card').length === 4", timeout=60000)
+        page.click("#matches .card:nth-child(2) button.interpolate-to")
+        page.wait_for_function("document.querySelector('#mix-value').textContent === '1.000'", timeout=60000)
+        assert not page.is_disabled("#mix")
 
         # The sequencer: a kit of one row per class, played for more than a bar on the audio clock.
         page.click("#load-kit")

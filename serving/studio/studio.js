@@ -1,6 +1,7 @@
 // The studio page: wires the controls to the REST API, the clip cards and the sequencer.
 import { Api } from "./api.js";
 import { channels, clipCard } from "./sound.js";
+import { setupSearch } from "./search.js";
 import { Sequencer } from "./sequencer.js";
 
 const $ = (id) => document.getElementById(id);
@@ -63,6 +64,7 @@ async function pickVersion() {
   state.wav = "serving_wav" in metadata.metadata.signature_def.signature_def;
   const facts = await api.sample(state.model, state.where, 1, 0, state.conditional ? 0 : null);
   state.sampleRate = facts.sample_rate ?? 16000;
+  state.sliceLen = facts.audio[0].length;
   state.numClasses = facts.num_classes ?? (state.conditional ? 10 : 0);
   // Class names come from folder names: untrusted text, so only ever set as text (Option, textContent).
   state.classNames = Array.from({ length: state.numClasses }, (_, c) => facts.label_names?.[c] ?? `class ${c}`);
@@ -131,6 +133,12 @@ $("load-kit").addEventListener("click", () => busy("loading kit…", loadKit));
 $("play").addEventListener("click", togglePlay);
 $("tempo").addEventListener("change", () => { if (sequencer.playing) sequencer.tempo = Number($("tempo").value) || 120; });
 $("token").addEventListener("change", () => busy("loading models…", loadModels));
+setupSearch({ api, state, busy, label, className, $, interpolateTo: async (z, c) => {
+  state.ends = { a: state.ends?.a ?? z, b: z, label: c };
+  $("mix").disabled = false;
+  $("mix").value = "1";
+  await renderMix();
+} });
 
 busy("loading models…", async () => {
   await loadModels();
