@@ -53,6 +53,8 @@ ARMS.update({f"ns-r1({gamma})-ema+film+aux": {**ARMS["ns-r1-ema+film+aux"], "r1_
              for gamma in (0.1, 0.01)})
 # ... and the label path over the paper's critic (WGAN-GP, 5 updates), to tell the critic from the label path.
 ARMS["paper-ema+film+aux"] = {"g_ema_decay": 0.999, "label_film": True, "aux_classifier": 1.0}
+# ... and each half of the label path alone over the cheap critic.
+ARMS["ns-r1-ema+aux"] = {**CHEAP_CRITIC, "aux_classifier": 1.0}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
 ARMS.update({f"{name}@8k": {**options, **NATIVE_RATE} for name, options in list(ARMS.items())})
