@@ -55,6 +55,10 @@ ARMS.update({f"ns-r1({gamma})-ema+film+aux": {**ARMS["ns-r1-ema+film+aux"], "r1_
 ARMS["paper-ema+film+aux"] = {"g_ema_decay": 0.999, "label_film": True, "aux_classifier": 1.0}
 # ... and each half of the label path alone over the cheap critic.
 ARMS["ns-r1-ema+aux"] = {**CHEAP_CRITIC, "aux_classifier": 1.0}
+# FiLM without its shift: a per-class constant offset in every layer is a steady comb of tones after
+# the zero-stuffing upsamplers (seen in the drums' silent tails).
+ARMS["ns-r1-ema+filmscale+aux"] = {**CHEAP_CRITIC, "label_film": True, "label_film_shift": False,
+                                   "aux_classifier": 1.0}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
 ARMS.update({f"{name}@8k": {**options, **NATIVE_RATE} for name, options in list(ARMS.items())})

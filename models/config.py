@@ -83,6 +83,7 @@ class WaveGANConfig(_ConfigBase):
     aux_classifier: float = field(default=0.0, metadata={"help": "conditional models: weight of an auxiliary-classifier term (AC-GAN): D also names the class of real audio, and G is rewarded when D names the class it was asked for (0 = off)"})
     label_names: list = field(default_factory=list, metadata={"flag": False, "help": "the class names, index order (set from the data's labels: folder names, FSDD digits); they travel with the export"})
     label_film: bool = field(default=False, metadata={"help": "conditional models: the label also scales and shifts every upsampling layer's channels in G (FiLM)"})
+    label_film_shift: bool = field(default=True, metadata={"help": "FiLM also shifts the channels (off: scale only; a per-class constant offset becomes steady comb tones through the zero-stuffing upsamplers)"})
     # --- loss and optimisation ---
     loss: str = field(default="wgan-gp", metadata={"help": "dcgan (non-saturating), lsgan, wgan (weight clipping), wgan-gp or hinge"})
     r1_gamma: float = field(default=0.0, metadata={"help": "R1 penalty weight: gamma/2 * |grad D(real)|^2 (0 = off)"})

@@ -94,7 +94,9 @@ class Generator(tf.Module):
             x = norm(up(x, training=training), training=training)
             if i < len(self.film):
                 scale_shift = tf.cast(tf.gather(self.film[i], label), x.dtype)  # [B, 2, channels]
-                x = x * (1.0 + scale_shift[:, None, 0]) + scale_shift[:, None, 1]
+                x = x * (1.0 + scale_shift[:, None, 0])
+                if self.cfg.label_film_shift:
+                    x = x + scale_shift[:, None, 1]
             x = tf.tanh(tf.cast(x, tf.float32)) if i == last else tf.nn.relu(x)  # the audio in float32
         if self.post_proc is not None:
             x = self.post_proc(x)

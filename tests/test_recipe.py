@@ -101,6 +101,20 @@ def test_film_lets_the_label_steer_the_generator_on_its_own():
     assert not np.allclose(audio[0], audio[1]) and not np.allclose(audio[1], audio[2])
 
 
+def test_scale_only_film_steers_without_a_constant_offset():
+    """--no-label-film-shift: the label still changes the audio, but only by scaling (no shift gradient)."""
+    from models.wavegan import Generator
+    G = Generator(tiny_config(num_classes=3, label_film=True, label_film_shift=False))
+    G.label_embedding.assign(tf.zeros_like(G.label_embedding))
+    z = tf.tile(tf.random.uniform([1, 100], -1, 1), [3, 1])
+    with tf.GradientTape() as tape:
+        audio = G(z, tf.constant([0, 1, 2]))
+        loss = tf.reduce_sum(tf.square(audio))
+    grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, G.film)]  # gathers: IndexedSlices
+    assert not np.allclose(audio[0], audio[1])
+    assert all(np.abs(g.numpy()[:, 1]).max() == 0 and np.abs(g.numpy()[:, 0]).max() > 0 for g in grads)
+
+
 def test_spectral_critic_scores_each_branch():
     from models.wavegan import Discriminator
     D = Discriminator(tiny_config(loss="hinge", spectral_critic="256,1024"))
