@@ -74,6 +74,19 @@ def train(args, cfg, train_part, reference) -> dict:
             "stop_reason": trainer.stop_reason}
 
 
+def export_latest(run_dir: str, cfg) -> None:
+    """Replaces the run's export with its newest checkpoint (the average, where it keeps one), and
+    best.json says so: for a run whose selection metric was too noisy to trust."""
+    from models.export import export_generator
+    from models.selection import BEST_FILE
+    from models.train import EXPORT_DIR, Trainer
+    trainer = Trainer(cfg, run_dir)
+    export_generator(trainer.sampler, cfg, os.path.join(run_dir, EXPORT_DIR))
+    with open(os.path.join(run_dir, BEST_FILE), "w") as f:
+        json.dump({"step": trainer.current_step, "metric": "latest",
+                   "reason": f"the newest checkpoint (step {trainer.current_step}), exported by --export-latest"}, f)
+
+
 def finish(args, cfg, data, reference, session: dict) -> dict:
     """Scores the exported best checkpoint, writes WAVs, metrics.json and the report."""
     from components.report import write_report
@@ -145,6 +158,8 @@ def main(argv=None) -> int:
     parser.add_argument("--results", help="committed results (default bench/results/quality/<dataset>)")
     parser.add_argument("--minutes", type=float, help="time budget of this invocation (overrides the config)")
     parser.add_argument("--finish-only", action="store_true", help="score, write WAVs and report; no training")
+    parser.add_argument("--export-latest", action="store_true",
+                        help="with --finish-only: export the newest checkpoint instead of the selected best")
     args = parser.parse_args(argv)
     args.config = args.config or os.path.join(BENCH, "quality", f"{args.dataset}.json")
     args.run_dir = args.run_dir or os.path.join(BENCH, "runs", args.dataset)
@@ -157,12 +172,16 @@ def main(argv=None) -> int:
     if args.minutes is not None:
         cfg = cfg.replace(time_budget_secs=args.minutes * 60)
     data = load_dataset(args.dataset, args.run_dir, cfg)
+    if cfg.conditional:
+        cfg = cfg.replace(label_names=list(data.vocabulary))  # the export carries the class names
     train_part, held_out = data.split(10)
     reference = reference_for_folder(train_part, held_out, cfg.sample_rate, os.path.join(args.run_dir, "judge"),
                                      cfg.seed)
     print(f"{args.dataset}: {len(train_part.audio)} train / {len(held_out.audio)} held-out slices, judge accuracy "
           f"on held-out real audio {reference.judge.eval_accuracy:.3f}", flush=True)
     session = {} if args.finish_only else train(args, cfg, train_part, reference)
+    if args.export_latest:
+        export_latest(args.run_dir, cfg)
     finish(args, cfg, data, reference, session)
     return 0
 
