@@ -151,7 +151,8 @@ def evaluate_on_folder(model_dir: str, data_dir: str, label_source: str = "folde
     from models.quality import reference_for_folder
     _, cfg = load_exported(model_dir)
     # Unlabelled audio can judge a conditional model too (no label accuracy then).
-    folder = load_folder(data_dir, cfg if label_source != "none" else cfg.replace(num_classes=0), label_source)
+    folder = load_folder(data_dir, cfg if label_source != "none" else cfg.replace(num_classes=0, label_names=[]),
+                         label_source)
     train, held_out = folder.split(eval_percent)
     if len(train.audio) < 2:
         train = folder

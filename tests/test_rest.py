@@ -78,7 +78,7 @@ def test_status_and_metadata_as_tf_serving_prints_them(server):
     status, metadata = http(server, "/v1/models/cond/metadata")
     assert status == 200 and metadata["model_spec"] == {"name": "cond", "signature_name": "", "version": "1"}
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
-    assert set(signatures) == {"serving_default", "sample", "serving_wav"}
+    assert set(signatures) == {"serving_default", "sample", "serving_wav", "search"}
     assert set(signatures["sample"]["inputs"]) == {"count", "seed", "label"}
     assert signatures["serving_default"]["inputs"]["z"]["dtype"] == "DT_FLOAT"
     assert http(server, "/v1/models/wavegan/versions/1/metadata")[1]["model_spec"]["version"] == "1"

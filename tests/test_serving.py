@@ -106,7 +106,7 @@ def test_metadata_status_and_health(server):
     response = predict.GetModelMetadata(request, timeout=30)
     signatures = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signatures)
-    assert set(signatures.signature_def) == {"serving_default", "sample", "serving_wav"}
+    assert set(signatures.signature_def) == {"serving_default", "sample", "serving_wav", "search"}
     assert set(signatures.signature_def["sample"].inputs) == {"count", "seed"}
     assert signatures.signature_def["serving_default"].outputs["audio"].tensor_shape.dim[1].size == 16384
     status_request = get_model_status_pb2.GetModelStatusRequest()
