@@ -16,6 +16,7 @@ from models.labels import file_part, resolve_label
 from serving.client import SynthesisClient
 from serving.config import model_config
 from serving.server import EmbeddedServer, ServerOptions
+from tests.test_rest import http
 from tests.conftest import export_tiny_model, tiny_config
 
 # Names are folder names: untrusted text, here with markup and digits that are not their index.
@@ -81,14 +82,7 @@ def test_names_over_grpc_match_the_model_and_unknown_names_list_the_known_ones(s
 
 
 def test_names_over_rest_and_a_400_for_an_unknown_one(server, bases):
-    def post(body):
-        request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}/v1/models/named:predict",
-                                         data=json.dumps(body).encode(), method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+    post = lambda body: http(server, "/v1/models/named:predict", body)  # noqa: E731
 
     status, body = post({"signature_name": "sample_by_name", "inputs": {"count": 1, "seed": 3, "label_name": "kick"}})
     want = in_process(bases[0], "sample", count=np.int32(1), seed=np.int64(3), label=np.int32(0))

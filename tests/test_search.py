@@ -3,7 +3,6 @@ over gRPC (official stubs) and REST on 127.0.0.1, and the `wavegan search | vary
 --latent` commands."""
 import json
 import os
-import urllib.request
 
 import grpc
 import numpy as np
@@ -16,6 +15,7 @@ from models.search import spectral_distance
 from serving.client import SynthesisClient
 from serving.config import model_config
 from serving.server import EmbeddedServer, ServerOptions
+from tests.test_rest import http
 from tests.conftest import export_tiny_model, tiny_config
 
 NAMES = ["kick", "snare", "hat"]
@@ -74,14 +74,7 @@ def test_search_over_grpc_and_rest_equals_in_process_and_a_silent_target_is_a_40
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "silent" in error.value.details()
         client.close()
 
-        def post(body):
-            request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}/v1/models/drums:predict",
-                                             data=json.dumps(body).encode(), method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    return response.status, json.loads(response.read())
-            except urllib.error.HTTPError as http_error:
-                return http_error.code, json.loads(http_error.read())
+        post = lambda body: http(server, "/v1/models/drums:predict", body)  # noqa: E731
         inputs = {"target": target[None].tolist(), "count": 2, "seed": 5, "label": 0}
         status, body = post({"signature_name": "search", "inputs": inputs})
         assert status == 200 and np.allclose(body["outputs"]["distance"], want["distance"].numpy(), rtol=1e-5)
