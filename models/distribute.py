@@ -19,6 +19,9 @@ import tensorflow as tf
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
+# TensorFlow declares a worker dead after 10 s without a heartbeat; on a busy shared CPU
+# node (several workers starting TensorFlow on two cores) a live worker can miss that.
+HEARTBEAT_TIMEOUT_S = 60
 
 
 def cluster_size(tf_config: str = None) -> int:
@@ -44,6 +47,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         elif len(tf.config.list_physical_devices("GPU")) > 1:
             name = "mirrored"
     if name == "multi-worker":
+        _configure_coordination()
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         resolver = strategy.cluster_resolver
         log.info("multi-worker training: %s %d of %d workers, %d replicas", resolver.task_type,
@@ -52,6 +56,25 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _configure_coordination() -> None:
+    """TensorFlow's own coordination-service set-up, with a heartbeat timeout a loaded node meets.
+
+    MultiWorkerMirroredStrategy configures the service only when nobody has; the job list
+    and leader are the ones it would choose.
+    """
+    from tensorflow.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+    if context.context().coordination_service is not None:
+        return
+    spec = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec()
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+            for job in ("chief", "worker") if job in spec.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs, heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_S * 1000)
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:

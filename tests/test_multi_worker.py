@@ -50,6 +50,16 @@ def _wait(processes):
     return [(process.returncode, output) for process, output in zip(processes, outputs)]
 
 
+def _assert_all_trained(results, steps, resumed=False):
+    """Every process finished; a failure shows every process's output (a worker's crash shows up
+    in its peers only as a lost heartbeat)."""
+    everything = "\n".join(f"--- process {i} (exit {code}):\n{output[-2500:]}"
+                            for i, (code, output) in enumerate(results))
+    for code, output in results:
+        assert code == 0 and f"trained {steps} steps" in output, everything
+        assert not resumed or "resumed from" in output, everything
+
+
 def _weights(run_dir, trained=True):
     """The generator's and discriminator's variables at the run's latest checkpoint (or as initialised)."""
     import tensorflow as tf
@@ -81,19 +91,14 @@ def data_dir(tmp_path_factory):
 
 def test_two_workers_train_the_model_one_process_trains_and_both_resume(tmp_path, data_dir):
     single, multi = str(tmp_path / "single"), str(tmp_path / "multi")
-    results = _wait(_train(data_dir, single, 2) + _train(data_dir, multi, 2, workers=2))
-    for code, output in results:
-        assert code == 0, output[-3000:]
-        assert "trained 2 steps" in output, output[-2000:]
+    _assert_all_trained(_wait(_train(data_dir, single, 2) + _train(data_dir, multi, 2, workers=2)), 2)
     # Only the chief wrote the run directory: its checkpoints, config and export.
     assert os.path.isdir(os.path.join(multi, "export")) and os.path.exists(os.path.join(multi, "config.json"))
     _assert_same_model(single, multi)
 
     # Both workers resume from the chief's checkpoint and go on, still in step with one process.
-    results = _wait(_train(data_dir, single, 3) + _train(data_dir, multi, 3, workers=2))
-    for code, output in results:
-        assert code == 0, output[-3000:]
-        assert "resumed from" in output and "trained 3 steps" in output, output[-2000:]
+    _assert_all_trained(_wait(_train(data_dir, single, 3) + _train(data_dir, multi, 3, workers=2)), 3,
+                        resumed=True)
     _assert_same_model(single, multi)
 
 
