@@ -1,9 +1,11 @@
 """AudioExampleGen: a TFX ExampleGen whose Beam executor decodes and slices audio.
 
 It keeps FileBasedExampleGen's driver, so input_config patterns with {SPAN} pick the
-latest span (or range_config's), and TFX's own hash partitioning on `source_id`, so
-slices of one recording never straddle splits. Besides the Examples it outputs the
-ingest report (every skipped file with its reason) and the label vocabulary.
+latest span (or range_config's). Files are split into train/eval by models.splits
+(a stable hash of the file, stratified by label), so slices of one recording never
+straddle splits and a span's eval split never holds a label its train split lacks.
+Besides the Examples it outputs the ingest report (every skipped file with its
+reason) and the label vocabulary.
 """
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
 from components.audio_ingest import (REPORT_FILE, VOCABULARY_FILE, ReadAudioExamples, check_report,
-                                     label_vocabulary, list_input_files, read_report, top_folder)
+                                     label_vocabulary, list_input_files, read_report, skipped_lines, top_folder)
+from models.audio import label_name_for
+from models.splits import eval_sources
 from components.artifacts import IngestReport, LabelVocabulary
 from models import schema
 from models.config import IngestConfig, WaveGANConfig
@@ -52,7 +56,7 @@ class AudioExampleGenSpec(types.ComponentSpec):
 
 
 def split_output_config(eval_percent: int) -> example_gen_pb2.Output:
-    """train/eval by a hash of the source file, so a recording's slices stay together."""
+    """The train/eval split names (the executor assigns files by models.splits, stratified by label)."""
     return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
         splits=[example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=100 - eval_percent),
                 example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_percent)],
@@ -91,11 +95,20 @@ class Executor(BaseExampleGenExecutor):
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
         report = read_report(os.path.join(self._report_dir, REPORT_FILE))
-        log.info("ingest: %d files ok, %d partial, %d skipped, %d slices", report["files_ok"],
-                 report["files_partial"], report["files_skipped"], report["slices"])
-        for skipped in report["skipped"]:
-            log.warning("%s %s: %s", skipped["status"], skipped["path"], skipped["reason"])
+        log.info("ingest: %d files ok, %d partial, %d skipped, %d slices, %d silent slices dropped",
+                 report["files_ok"], report["files_partial"], report["files_skipped"], report["slices"],
+                 report["silent_slices_dropped"])
+        for line in skipped_lines(report):
+            log.warning("%s", line)
         check_report(report)
+
+    def GenerateExamplesByBeam(self, pipeline, exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+        """The one input split, as train/eval by models.splits: by source file and stratified by
+        label (TFX's own hash buckets can leave a class out of a split; here they only name them)."""
+        input_config = proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
+                                                 example_gen_pb2.Input())
+        return pipeline | "InputToRecord" >> self.GetInputSourceToExamplePTransform()(
+            exec_properties, input_config.splits[0].pattern)
 
     def GetInputSourceToExamplePTransform(self):
         import apache_beam as beam
@@ -103,20 +116,38 @@ class Executor(BaseExampleGenExecutor):
 
         @beam.ptransform_fn
         def transform(pipeline, exec_properties: Dict[str, Any], split_pattern: str):
-            import tensorflow as tf
             model_cfg = WaveGANConfig.from_json(exec_properties[MODEL_CONFIG_KEY])
             ingest_cfg = IngestConfig.from_json(exec_properties[INGEST_CONFIG_KEY])
             root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
             files = list_input_files(root, split_pattern)
             top = top_folder(root, split_pattern)
             vocabulary = label_vocabulary(files, ingest_cfg.label_source, top)
-            tf.io.gfile.makedirs(executor._vocabulary_dir)
-            with tf.io.gfile.GFile(os.path.join(executor._vocabulary_dir, VOCABULARY_FILE), "w") as f:
-                f.write("".join(f"{name}\n" for name in vocabulary))
-            log.info("ingesting %d files from %s (pattern %s)", len(files), root, split_pattern)
-            return pipeline | "ReadAudio" >> ReadAudioExamples(
+            executor._write_vocabulary(vocabulary)
+            held_out = eval_sources([os.path.relpath(f, root) for f in files],
+                                    lambda source: label_name_for(os.path.join(root, source),
+                                                                  ingest_cfg.label_source, top),
+                                    ingest_cfg.eval_percent)
+            log.info("ingesting %d files from %s (pattern %s), %d held out for eval", len(files), root,
+                     split_pattern, len(held_out))
+            examples = pipeline | "ReadAudio" >> ReadAudioExamples(
                 files, root, model_cfg, ingest_cfg, vocabulary, os.path.join(executor._report_dir, REPORT_FILE), top)
+            train, held = examples | "SplitData" >> beam.Partition(_split_of, 2, sorted(held_out))
+            return {"train": train, "eval": held}
         return transform
+
+    def _write_vocabulary(self, vocabulary: list) -> None:
+        import tensorflow as tf
+        tf.io.gfile.makedirs(self._vocabulary_dir)
+        with tf.io.gfile.GFile(os.path.join(self._vocabulary_dir, VOCABULARY_FILE), "w") as f:
+            f.write("".join(f"{name}\n" for name in vocabulary))
+
+
+def _split_of(example, num_splits: int, held_out: list) -> int:
+    """beam.Partition: 1 (eval) for the slices of a held-out source file, else 0 (train)."""
+    import bisect
+    source = example.features.feature[schema.SOURCE_ID].bytes_list.value[0].decode()
+    at = bisect.bisect_left(held_out, source)
+    return int(at < len(held_out) and held_out[at] == source)
 
 
 class AudioExampleGen(FileBasedExampleGen):

@@ -72,10 +72,11 @@ class FileSlicer:
         self.dropped_silent = 0
         self.all_silent = False  # trimming left nothing
         self.duration = _duration_seconds(path)
+        self.found = {}  # the file's own sample rate, once decoding has begun
 
     def _blocks(self):
         return decode_blocks(self.path, self.model_cfg.sample_rate, self.model_cfg.num_channels,
-                             self.cfg.block_seconds)
+                             self.cfg.block_seconds, self.found)
 
     def __iter__(self):
         cfg, slice_len = self.cfg, self.model_cfg.slice_len
@@ -136,7 +137,8 @@ class AudioToExamples(beam.DoFn):
             for offset, piece in slicer:
                 yield schema.make_example(piece, sample_rate=self.model_cfg.sample_rate, source_id=relative,
                                           offset=offset, label=label, label_name=label_name,
-                                          source_duration=slicer.duration or 0.0)
+                                          source_duration=slicer.duration or 0.0,
+                                          source_sample_rate=slicer.found["rate"])
                 count += 1
         except AudioDecodeError as error:
             reason = str(error) if not count else f"{error} (after {count} slices, which were kept)"
@@ -204,6 +206,16 @@ def read_report(path: str) -> dict:
     import tensorflow as tf
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)
+
+
+def skipped_lines(report: dict, limit: int = 10) -> list:
+    """The first `limit` damaged or skipped files, one line each, then how many more the report lists:
+    a corpus with thousands of bad files must not flood the terminal."""
+    lines = [f"{s['status']} {s['path']}: {s['reason']}" for s in report["skipped"][:limit]]
+    if len(report["skipped"]) > limit:
+        lines.append(f"... and {len(report['skipped']) - limit} more skipped or partial files, "
+                     f"listed in {REPORT_FILE}")
+    return lines
 
 
 def check_report(report: dict) -> None:

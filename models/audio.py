@@ -116,11 +116,16 @@ def _audioread_blocks(path, block_frames):
 
 
 def decode_blocks(path: str, sample_rate: int, num_channels: int = 1,
-                  block_seconds: float = 30.0) -> Iterator[np.ndarray]:
-    """float32 [n, num_channels] blocks at `sample_rate`, resampled as a stream."""
+                  block_seconds: float = 30.0, found: Optional[dict] = None) -> Iterator[np.ndarray]:
+    """float32 [n, num_channels] blocks at `sample_rate`, resampled as a stream.
+
+    found, when given, receives the file's own rate as "rate" once decoding has begun.
+    """
     if os.path.exists(path) and os.path.getsize(path) == 0:
         raise AudioDecodeError("empty file (0 bytes)")
     rate, blocks = _raw_blocks(path, max(1, int(block_seconds * 48000)))
+    if found is not None:
+        found["rate"] = int(rate)
     resampler = None
     if rate != sample_rate:
         import soxr

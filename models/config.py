@@ -218,7 +218,7 @@ class IngestConfig(_ConfigBase):
     pad_end: bool = field(default=True, metadata={"help": "zero-pad the last (or only) slice of a file"})
     normalize: bool = field(default=False, metadata={"help": "peak-normalise each file to 1.0"})
     trim_silence: bool = field(default=False, metadata={"help": "trim leading and trailing silence"})
-    drop_silent_slices: bool = field(default=False, metadata={"help": "drop slices quieter than the threshold"})
+    drop_silent_slices: bool = field(default=True, metadata={"help": "drop slices quieter than the threshold (one-shots' tails, pauses between words); counted in the report"})
     silence_threshold_db: float = field(default=-50.0, metadata={"help": "silence level in dBFS (trim and drop)"})
     label_source: str = field(default="folder", metadata={"help": "labels: none, folder (parent folder name) or prefix (file name before the first '_')"})
     eval_percent: int = field(default=10, metadata={"help": "percent of source files in the eval split"})

@@ -67,9 +67,11 @@ class FolderData:
                               f"slice; use a shorter --slice-len (4096, 8192, 16384)")
 
     def split(self, eval_percent: int):
-        """(train, eval) by a stable hash of the source file, so a recording's slices stay together."""
-        import zlib
-        is_eval = np.array([zlib.crc32(s.encode()) % 100 < eval_percent for s in self.sources], bool)
+        """(train, eval) by source file (models.splits), so a recording's slices stay together."""
+        from models.splits import eval_sources
+        label_of = dict(zip(self.sources, (int(label) for label in self.labels)))
+        held_out = eval_sources(self.sources, label_of.get, eval_percent)
+        is_eval = np.array([s in held_out for s in self.sources], bool)
         pick = lambda m: FolderData(self.audio[m], self.labels[m], self.vocabulary, self.skipped,  # noqa: E731
                                     [s for s, k in zip(self.sources, m) if k])
         return pick(~is_eval), pick(is_eval)

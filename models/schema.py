@@ -19,6 +19,7 @@ RMS = "rms"
 PEAK = "peak"
 CLIP_RATIO = "clip_ratio"
 SOURCE_DURATION = "source_duration"  # seconds
+SOURCE_SAMPLE_RATE = "source_sample_rate"  # int64, Hz: the file's own rate, before resampling
 
 NO_LABEL = -1
 CLIP_LEVEL = 0.999
@@ -32,7 +33,8 @@ def slice_stats(audio: np.ndarray) -> dict:
 
 
 def make_example(audio: np.ndarray, *, sample_rate: int, source_id: str, offset: int,
-                 label: int = NO_LABEL, label_name: str = "", source_duration: float = 0.0) -> tf.train.Example:
+                 label: int = NO_LABEL, label_name: str = "", source_duration: float = 0.0,
+                 source_sample_rate: int = 0) -> tf.train.Example:
     """Builds the Example for one slice; `audio` is [slice_len, channels] float32."""
     stats = slice_stats(audio)
     floats = lambda v: tf.train.Feature(float_list=tf.train.FloatList(value=v))  # noqa: E731
@@ -48,6 +50,7 @@ def make_example(audio: np.ndarray, *, sample_rate: int, source_id: str, offset:
         PEAK: floats([stats[PEAK]]),
         CLIP_RATIO: floats([stats[CLIP_RATIO]]),
         SOURCE_DURATION: floats([float(source_duration)]),
+        SOURCE_SAMPLE_RATE: ints([int(source_sample_rate or sample_rate)]),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature))
 

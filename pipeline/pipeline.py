@@ -26,7 +26,9 @@ from pipeline.config import PipelineConfig
 # Statistics over the per-slice features only: the raw samples are too wide to be useful.
 STATS_FEATURES = [example_schema.LABEL, example_schema.LABEL_NAME, example_schema.RMS, example_schema.PEAK,
                   example_schema.CLIP_RATIO, example_schema.SOURCE_DURATION, example_schema.SAMPLE_RATE,
-                  example_schema.OFFSET]
+                  example_schema.SOURCE_SAMPLE_RATE, example_schema.OFFSET]
+# Quantiles fine enough for the gate to tell what share of slices is out of range (anomaly_gate).
+QUANTILE_BUCKETS, QUANTILE_EPSILON = 200, 0.001
 TRAINER_RUN_FN = "components.trainer_fn.run_fn"
 log = logging.getLogger(__name__)
 JUDGE_CACHE = "judge_cache"
@@ -44,7 +46,9 @@ def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool 
                                   ingest_config=cfg.ingest_config(), input_pattern=cfg.resolved_input_pattern())
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],
-        stats_options=tfdv.StatsOptions(feature_allowlist=STATS_FEATURES))
+        stats_options=tfdv.StatsOptions(feature_allowlist=STATS_FEATURES,
+                                        num_quantiles_histogram_buckets=QUANTILE_BUCKETS,
+                                        epsilon=QUANTILE_EPSILON))
     schema_gen = AudioSchemaGen(statistics=statistics_gen.outputs["statistics"],
                                 frozen_schema_dir=os.path.join(cfg.pipeline_root, "frozen_schema"),
                                 max_clip_ratio=cfg.max_clip_ratio, min_rms_db=cfg.min_rms_db)
@@ -52,7 +56,9 @@ def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool 
                                                         schema=schema_gen.outputs["schema"])
     components = [example_gen, statistics_gen, schema_gen, example_validator]
     if not data_only:
-        gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"], allow_anomalies=cfg.allow_anomalies)
+        gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"],
+                           statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
+                           allow_anomalies=cfg.allow_anomalies, max_out_of_range_share=cfg.max_out_of_range_share)
         components += [gate, *_model_components(cfg, target, example_gen, schema_gen, gate)]
     beam_args = [f"--direct_num_workers={cfg.beam_workers}"]
     if cfg.beam_workers > 1:

@@ -119,6 +119,18 @@ def _prop(artifact, name):
     return value.int_value if value.HasField("int_value") else value.string_value
 
 
+def _anomaly_summary(store, anomalies, cfg: PipelineConfig, since_ms: int) -> dict:
+    """What validation found, what the tolerated share let through, and what allow_anomalies did."""
+    from components.anomaly_gate import blocking, read_anomalies, tolerated
+    found = read_anomalies(anomalies.uri)
+    statistics, schema = _latest(store, "ExampleStatistics", since_ms), _latest(store, "Schema", since_ms)
+    within = (tolerated(anomalies.uri, statistics.uri, schema.uri, cfg.max_out_of_range_share)
+              if statistics and schema else {})
+    stopping = blocking(found, "", within)
+    return {"anomalies": sorted(found), "anomalies_tolerated": within,
+            "anomalies_allowed": sorted(set(stopping) - set(blocking(found, cfg.allow_anomalies, within)))}
+
+
 def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
     """What the run produced, read back from ML Metadata and the artifacts."""
     store = _store(cfg)
@@ -128,16 +140,13 @@ def summarize(cfg: PipelineConfig, since: float = 0.0) -> dict:
     if report:
         with open(os.path.join(report.uri, REPORT_FILE)) as f:
             ingest = json.load(f)
-        summary["ingest"] = {k: ingest[k] for k in ("files_ok", "files_partial", "files_skipped", "slices",
-                                                      "audio_seconds", "labels")}
+        summary["ingest"] = {k: ingest.get(k, 0) for k in ("files_ok", "files_partial", "files_skipped", "slices",
+                                                             "silent_slices_dropped", "audio_seconds", "labels")}
         examples = _latest(store, "Examples", since_ms)
         summary["span"] = _prop(examples, "span") if examples else None
     anomalies = _latest(store, "ExampleAnomalies", since_ms)
     if anomalies:
-        from components.anomaly_gate import blocking, read_anomalies
-        found = read_anomalies(anomalies.uri)
-        summary["anomalies"] = sorted(found)
-        summary["anomalies_allowed"] = sorted(set(found) - set(blocking(found, cfg.allow_anomalies)))
+        summary.update(_anomaly_summary(store, anomalies, cfg, since_ms))
     evaluation = _latest(store, "ModelEvaluation", since_ms)
     if evaluation:
         with open(os.path.join(evaluation.uri, METRICS_FILE)) as f:
@@ -172,11 +181,15 @@ def format_summary(summary: dict) -> str:
     ingest = summary.get("ingest")
     if ingest:
         lines.append(f"data: span {summary.get('span')}: {ingest['files_ok']} files ok, {ingest['files_skipped']} "
-                     f"skipped, {ingest['slices']} slices, {ingest['audio_seconds']:.1f} s, "
+                     f"skipped, {ingest['slices']} slices ({ingest['silent_slices_dropped']} silent ones "
+                     f"dropped), {ingest['audio_seconds']:.1f} s, "
                      f"labels {ingest['labels'] or 'none'}")
     if "anomalies" in summary:
         found, allowed = summary["anomalies"], summary.get("anomalies_allowed", [])
         line = f"anomalies in {', '.join(found)}" if found else "no anomalies"
+        within = summary.get("anomalies_tolerated", {})
+        if within:
+            line += " (within the tolerated share: " + "; ".join(f"{k}: {v}" for k, v in within.items()) + ")"
         if allowed:
             line += f" (allowed by allow_anomalies: {', '.join(allowed)})"
         lines.append(f"validation: {line}")

@@ -1,5 +1,6 @@
 """AudioExampleGen / `wavegan ingest`: real Beam runs over real files, real TFX runs."""
 import glob
+import json
 import os
 
 import numpy as np
@@ -95,6 +96,8 @@ def test_bad_files_are_skipped_and_reported_and_every_good_file_arrives(tmp_path
     for example in examples:
         assert len(feature(example, schema.AUDIO)) == MODEL.slice_len
         assert feature(example, schema.SAMPLE_RATE) == [16000]
+        native = sf.info(os.path.join(data, feature(example, schema.SOURCE_ID)[0].decode())).samplerate
+        assert feature(example, schema.SOURCE_SAMPLE_RATE) == [native]  # the file's own rate, for validation
         assert feature(example, schema.LABEL) == [["cat", "dog"].index(feature(example, schema.LABEL_NAME)[0].decode())]
     vocab = open(tmp_path / "out" / "vocabulary" / "labels.txt").read().split()
     assert vocab == ["cat", "dog"] == report["labels"]
@@ -165,6 +168,43 @@ def test_splits_never_share_a_source_file(tmp_path):
     assert len(train) + len(eval_) == 40 * 3  # 3 s at 16 kHz -> 3 slices each (last one padded)
 
 
+def test_every_label_with_two_files_is_in_both_splits_and_adding_files_moves_none(tmp_path):
+    from models.splits import eval_sources
+    data = str(tmp_path / "data")
+    labels = [f"kit{i}" for i in range(8)]
+    for label in labels:
+        os.makedirs(os.path.join(data, label))
+        for j in range(2):
+            sf.write(os.path.join(data, label, f"{j}.wav"), tone(16000, 0.5), 16000)
+    os.makedirs(os.path.join(data, "solo"))
+    sf.write(os.path.join(data, "solo", "only.wav"), tone(16000, 0.5), 16000)
+    run_standalone(data, str(tmp_path / "out"), MODEL, IngestConfig(eval_percent=10))
+    split_labels = {split: {feature(e, schema.LABEL_NAME)[0].decode()
+                            for e in read_examples(str(tmp_path / "out" / "examples"), split)}
+                    for split in ("train", "eval")}
+    assert split_labels["eval"] == set(labels) and split_labels["train"] == set(labels) | {"solo"}
+
+    files = [f"{label}/{j}.wav" for label in "abc" for j in range(50)]
+    before = eval_sources(files, lambda f: f[0], 10)
+    after = eval_sources(files + [f"a/new{j}.wav" for j in range(10)], lambda f: f[0], 10)
+    assert before == {f for f in after if "new" not in f} and 5 <= len(before) <= 30
+
+
+def test_thousands_of_damaged_files_are_counted_not_listed_on_the_terminal(tmp_path):
+    data = tmp_path / "data"
+    (data / "dog").mkdir(parents=True)
+    sf.write(str(data / "dog" / "good.wav"), tone(16000, 1.0), 16000)
+    for i in range(40):
+        (data / "dog" / f"broken{i}.wav").write_bytes(os.urandom(500))
+    result = run_cli("ingest", "--data-dir", data, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-2000:]
+    listed = [line for line in result.stderr.splitlines() if line.startswith("skipped ")]
+    assert len(listed) == 10 and "... and 30 more skipped or partial files" in result.stderr
+    assert "1 files ok, 0 partial, 40 skipped" in result.stdout
+    report = json.load(open(tmp_path / "out" / "report" / "ingest_report.json"))
+    assert len(report["skipped"]) == 40  # every one, once, in the report file
+
+
 def test_segmentation_options(tmp_path):
     data = str(tmp_path / "data")
     os.makedirs(os.path.join(data, "a"))
@@ -182,8 +222,12 @@ def test_segmentation_options(tmp_path):
     assert {feature(e, schema.LABEL_NAME)[0] for e in examples} == {b"a"}
     assert [s["path"].endswith("a_silent.wav") for s in report["skipped"]] == [True]
     assert "silence" in report["skipped"][0]["reason"]
-    first = run_standalone(data, str(tmp_path / "first"), MODEL, IngestConfig(first_slice_only=True, overlap=0.5))
-    assert first["slices"] == 2  # one per file
+    kept = IngestConfig(first_slice_only=True, overlap=0.5, drop_silent_slices=False)
+    assert run_standalone(data, str(tmp_path / "first"), MODEL, kept)["slices"] == 2  # one per file
+    # By default near-silent slices are dropped and counted: the silent file is reported, not trained on.
+    default = run_standalone(data, str(tmp_path / "default"), MODEL, IngestConfig(first_slice_only=True))
+    assert default["slices"] == 1 and default["silent_slices_dropped"] == 1
+    assert [s["reason"] for s in default["skipped"]] == ["every slice was below -50 dBFS"]
 
 
 @pytest.mark.e2e
@@ -232,3 +276,15 @@ def test_cli_ingest_then_train_on_the_tfrecords(tmp_path):
     result = run_cli("train", "--tfrecords", str(tmp_path / "ingested" / "examples" / "Split-*" / "*.gz"),
                      "--out", tmp_path / "run", *tiny_flags(steps=1, batch_size=2, d_updates=1), "--num-classes", "2")
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_share_out_of_range_is_read_from_the_quantiles():
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+    from components.anomaly_gate import share_outside
+    histogram = statistics_pb2.Histogram(type=statistics_pb2.Histogram.QUANTILES)
+    edges = np.concatenate([[0.0], np.linspace(0.0, 1.0, 99)])  # 1 bucket of zeros, then 98 spread ones
+    for low, high in zip(edges[:-1], edges[1:]):
+        histogram.buckets.add(low_value=low, high_value=high, sample_count=10)
+    assert share_outside(histogram, 0.0, 1.0) == 0.0
+    assert share_outside(histogram, 0.5, 1.0) == pytest.approx(50 / 99, abs=0.01)
+    assert share_outside(histogram, 1e-9, 1.0) == pytest.approx(1 / 99, abs=0.001)  # the zeros are below

@@ -172,6 +172,50 @@ def test_anomalies_stop_training_unless_allowed(tmp_path):
     assert "allowed by allow_anomalies: rms" in format_summary(allowed)
 
 
+def _one_shot_collection(root, rng):
+    """Like a public drum-machine collection: folders of uneven size (one holds only two hits), one-shots
+    whose quiet tails fill most of their slices, and the collection's own non-audio files beside them."""
+    from models.audio import write_wav
+    from pipeline.demo_data import synth_hit
+    for kind, count in (("kick", 7), ("snare", 5), ("hat", 4), ("clap", 3), ("tom", 2)):
+        os.makedirs(os.path.join(root, kind))
+        for i in range(count):
+            write_wav(os.path.join(root, kind, f"{kind}{i}.wav"), synth_hit(kind, rng, 16000, 2.5), 16000)
+    for name, text in (("index.js", "export default {}"), ("kit.json", "{}"), ("README.md", "# kit")):
+        with open(os.path.join(root, name), "w") as f:
+            f.write(text)
+
+
+def _span_of(root, make_audio, rate=16000):
+    from models.audio import write_wav
+    for kind in ("kick", "snare"):
+        os.makedirs(os.path.join(root, kind))
+        for i in range(3):
+            write_wav(os.path.join(root, kind, f"{i}.wav"), make_audio(i), rate)
+
+
+def test_a_real_collection_passes_with_defaults_and_bad_spans_stop_with_their_reasons(tmp_path):
+    rng = np.random.RandomState(0)
+    cfg = pipeline_config(tmp_path, ingest={})  # the default split, silence and share settings
+    _one_shot_collection(os.path.join(cfg.data_root, "span-1"), rng)
+    first = run_local(cfg, out=lambda line: None)
+    assert first["pushed_version"] == 1 and not set(first["anomalies"]) - set(first["anomalies_tolerated"])
+    assert first["ingest"]["silent_slices_dropped"] > 0 and first["ingest"]["files_skipped"] == 3  # .js .json .md
+
+    noise = lambda i: np.clip(rng.normal(0, 3.0, 20000), -1, 1)  # noqa: E731
+    _span_of(os.path.join(cfg.data_root, "span-2"), noise)
+    with pytest.raises(PipelineError, match=r"step AnomalyGate failed: .*clip_ratio"):
+        run_local(cfg, out=lambda line: None)
+    _span_of(os.path.join(cfg.data_root, "span-3"), lambda i: np.zeros(20000))
+    with pytest.raises(PipelineError, match=r"step AudioExampleGen failed: .*no valid audio slices.*every slice was below"):
+        run_local(cfg, out=lambda line: None)
+    from pipeline.demo_data import synth_hit
+    _span_of(os.path.join(cfg.data_root, "span-4"), lambda i: synth_hit("kick", rng, 8000, 1.0), rate=8000)
+    with pytest.raises(PipelineError, match=r"step AnomalyGate failed: .*source_sample_rate"):
+        run_local(cfg, out=lambda line: None)
+    assert versions(cfg.serving_model_base) == [1]
+
+
 def test_killing_a_run_mid_training_leaves_the_serving_dir_intact(tmp_path):
     cfg = pipeline_config(tmp_path)
     make_demo_data(os.path.join(cfg.data_root, "span-1"), files_per_class=3, seed=0)
@@ -216,10 +260,10 @@ def test_fsdd_subset_ends_with_a_pushed_loadable_version(tmp_path):
     data.mkdir()
     for name in sorted(f for f in os.listdir(FSDD) if f.endswith(".wav"))[::50]:  # 30 recordings
         os.symlink(os.path.join(FSDD, name), data / name)
-    # Some FSDD takes are near-silent (slices under the -50 dBFS rms floor): the gate would stop the run,
-    # as it should for data it has not been told to accept.
-    cfg = pipeline_config(tmp_path, ingest={"label_source": "prefix", "eval_percent": 30}, allow_anomalies="rms")
+    # Default settings: near-silent slices are dropped at ingest, so no allow_anomalies is needed.
+    cfg = pipeline_config(tmp_path, ingest={"label_source": "prefix"})
     summary = run_local(cfg, out=lambda line: None)
+    assert not set(summary["anomalies"]) - set(summary["anomalies_tolerated"]), summary["anomalies"]
     assert summary["ingest"]["files_ok"] == 30 and len(summary["ingest"]["labels"]) == 10
     assert summary["pushed"] and summary["pushed_version"] == 1
     assert "inception_score" in summary["evaluation"]["candidate"]

@@ -11,7 +11,7 @@ INGEST_MODEL_FIELDS = ("sample_rate", "slice_len", "num_channels")  # what inges
 
 def cmd_ingest(args):
     from components.audio_example_gen import run_standalone
-    from components.audio_ingest import IngestError
+    from components.audio_ingest import IngestError, skipped_lines
     from models.config import IngestConfig, WaveGANConfig, config_from_args
 
     model_cfg = config_from_args(args, WaveGANConfig.from_file(args.config) if args.config else None)
@@ -24,10 +24,11 @@ def cmd_ingest(args):
         report = run_standalone(args.data_dir, args.out, model_cfg, ingest_cfg, beam_args)
     except IngestError as error:
         raise CLIError(str(error)) from None
-    for skipped in report["skipped"]:
-        print(f"{skipped['status']} {skipped['path']}: {skipped['reason']}", file=sys.stderr)
+    for line in skipped_lines(report):
+        print(line, file=sys.stderr)
     print(f"{report['files_ok']} files ok, {report['files_partial']} partial, {report['files_skipped']} skipped; "
-          f"{report['slices']} slices ({report['audio_seconds']:.1f} s of audio), "
+          f"{report['slices']} slices ({report['audio_seconds']:.1f} s of audio, "
+          f"{report['silent_slices_dropped']} silent slices dropped), "
           f"{len(report['labels'])} labels")
     print(f"examples: {os.path.join(args.out, 'examples')}  report: {os.path.join(args.out, 'report')}")
 
