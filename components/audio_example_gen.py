@@ -25,7 +25,7 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
-from components.audio_ingest import (REPORT_FILE, VOCABULARY_FILE, ReadAudioExamples, check_report,
+from components.audio_ingest import (REPORT_FILE, VOCABULARY_FILE, IngestError, ReadAudioExamples, check_report,
                                      label_vocabulary, list_input_files, read_report, skipped_lines, top_folder)
 from models.audio import label_name_for
 from models.splits import eval_sources
@@ -35,6 +35,8 @@ from models.config import IngestConfig, WaveGANConfig
 
 log = logging.getLogger(__name__)
 
+STAGING = ".incomplete"  # run_standalone's outputs until the job has succeeded
+OUTPUTS = ("examples", "report", "vocabulary")
 MODEL_CONFIG_KEY = "model_config"
 INGEST_CONFIG_KEY = "ingest_config"
 REPORT_KEY = "ingest_report"
@@ -186,11 +188,55 @@ def run_standalone(data_root: str, out_dir: str, model_cfg: WaveGANConfig, inges
     """Runs the same executor outside TFX (the `wavegan ingest` command); returns the report.
 
     Writes <out>/examples/Split-{train,eval}/*.gz, <out>/report/ingest_report.json and
-    <out>/vocabulary/labels.txt.
+    <out>/vocabulary/labels.txt. They are written under <out>/.incomplete and moved into
+    place only when the whole job succeeded: a run that fails (a worker killed, a runner
+    gone) leaves the previous output as it was, never a half-written one.
     """
+    import tensorflow as tf
+    staging = os.path.join(out_dir, STAGING)
+    if tf.io.gfile.exists(staging):
+        tf.io.gfile.rmtree(staging)
+    outputs = {name: os.path.join(staging, name) for name in OUTPUTS}
+    try:
+        report = _run_executor(data_root, outputs, model_cfg, ingest_cfg, beam_pipeline_args)
+    except IngestError:
+        tf.io.gfile.rmtree(staging)
+        raise
+    except Exception as error:  # noqa: BLE001 - the runner's own failure, said in one line
+        if tf.io.gfile.exists(staging):
+            tf.io.gfile.rmtree(staging)
+        raise IngestError(f"the Beam job failed, so nothing was written to {out_dir}: {_one_line(error)}") from error
+    for name in OUTPUTS:
+        _move_tree(outputs[name], os.path.join(out_dir, name))
+    tf.io.gfile.rmtree(staging)
+    return report
+
+
+def _one_line(error: Exception) -> str:
+    """A runner's failure in one line: a gRPC error by its status, anything else by its first line."""
+    if callable(getattr(error, "code", None)) and callable(getattr(error, "details", None)):
+        return f"{error.code().name}: {error.details()}"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _move_tree(source: str, destination: str) -> None:
+    """Replaces destination by source, file by file (object stores cannot rename folders)."""
+    import tensorflow as tf
+    if tf.io.gfile.exists(destination):
+        tf.io.gfile.rmtree(destination)
+    for folder, _, names in tf.io.gfile.walk(source):
+        target = os.path.join(destination, os.path.relpath(folder, source))
+        tf.io.gfile.makedirs(target)
+        for name in names:
+            tf.io.gfile.rename(os.path.join(folder, name), os.path.join(target, name))
+
+
+def _run_executor(data_root: str, outputs: dict, model_cfg: WaveGANConfig, ingest_cfg: IngestConfig,
+                  beam_pipeline_args: Optional[list]) -> dict:
     examples, report, vocabulary = standard_artifacts.Examples(), IngestReport(), LabelVocabulary()
     for artifact, name in ((examples, "examples"), (report, "report"), (vocabulary, "vocabulary")):
-        artifact.uri = os.path.join(out_dir, name)
+        artifact.uri = outputs[name]
     exec_properties = {
         standard_component_specs.INPUT_BASE_KEY: data_root,
         standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(

@@ -45,6 +45,8 @@ class PipelineConfig(_ConfigBase):
     vertex_region: str = field(default="us-central1", metadata={"help": "Vertex AI region of the training job"})
     image: str = field(default="wavegan-pipeline:latest", metadata={"help": "container image for Kubeflow"})
     beam_workers: int = field(default=1, metadata={"help": "Beam DirectRunner worker processes"})
+    beam_runner: str = field(default="direct", metadata={"help": "where the Beam steps run: direct, portable (a job service and separate SDK worker processes; started on 127.0.0.1 when no beam_job_endpoint is given), dataflow, flink or spark (pipeline/beam_runners.py)"})
+    beam_job_endpoint: str = field(default="", metadata={"help": "HOST:PORT of a Beam job service (portable runner)"})
     recipe: str = field(default="auto", metadata={"help": "training recipe under the model options: auto (gpu on a machine with a GPU, else cpu), cpu, gpu or paper (models.recipes)"})
     model: WaveGANConfig = field(default_factory=dict)
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -79,6 +81,8 @@ class PipelineConfig(_ConfigBase):
         need(0 <= self.max_clipped_fraction <= 1, "max_clipped_fraction", "must be in [0, 1]")
         need(0 <= self.max_out_of_range_share < 1, "max_out_of_range_share", "must be in [0, 1)")
         need(self.beam_workers >= 1, "beam_workers", "must be at least 1")
+        from pipeline.beam_runners import RUNNERS
+        need(self.beam_runner in RUNNERS, "beam_runner", f"must be one of {', '.join(RUNNERS)}")
         need(self.judge_epochs >= 1, "judge_epochs", "must be at least 1")
         need(self.trainer_workers >= 1, "trainer_workers", "must be at least 1")
         need(self.trainer_gpus >= 0, "trainer_gpus", "must not be negative")

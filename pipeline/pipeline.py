@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Optional
 
 from tfx import v1 as tfx
 
@@ -34,10 +35,12 @@ log = logging.getLogger(__name__)
 JUDGE_CACHE = "judge_cache"
 
 
-def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool = False) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool = False,
+                    beam_args: Optional[list] = None) -> tfx.dsl.Pipeline:
     """target 'local' (LocalDagRunner, SQLite metadata) or 'kubeflow' (GPU request on the Trainer).
 
     data_only stops after ExampleValidator: ingest and validate a new span without training.
+    beam_args: the Beam options (default: pipeline.beam_runners.runner_options of the config).
     """
     import tensorflow_data_validation as tfdv
 
@@ -60,9 +63,10 @@ def create_pipeline(cfg: PipelineConfig, target: str = "local", data_only: bool 
                            statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
                            allow_anomalies=cfg.allow_anomalies, max_out_of_range_share=cfg.max_out_of_range_share)
         components += [gate, *_model_components(cfg, target, example_gen, schema_gen, gate)]
-    beam_args = [f"--direct_num_workers={cfg.beam_workers}"]
-    if cfg.beam_workers > 1:
-        beam_args.append("--direct_running_mode=multi_processing")
+    if beam_args is None:
+        from pipeline.beam_runners import runner_options
+        beam_args = runner_options(cfg.beam_runner, cfg.beam_workers, cfg.beam_job_endpoint,
+                                   cfg.image if target == "kubeflow" else "")
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name, pipeline_root=cfg.pipeline_root, components=components,
         metadata_connection_config=(tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)

@@ -70,9 +70,15 @@ def run_local(cfg: PipelineConfig, data_only: bool = False, out: Callable[[str],
 
 
 def _run_locked(cfg: PipelineConfig, data_only: bool, out: Callable[[str], None]) -> dict:
+    from pipeline.beam_runners import beam_options
+    with beam_options(cfg.beam_runner, cfg.beam_workers, cfg.beam_job_endpoint) as beam_args:
+        return _run_pipeline(cfg, data_only, out, beam_args)
+
+
+def _run_pipeline(cfg: PipelineConfig, data_only: bool, out: Callable[[str], None], beam_args: list) -> dict:
     from tfx import v1 as tfx
     from pipeline.pipeline import create_pipeline
-    pipeline = create_pipeline(cfg, data_only=data_only)
+    pipeline = create_pipeline(cfg, data_only=data_only, beam_args=beam_args)
     progress = ComponentProgress(len(pipeline.components), out)
     import absl.logging
     # TFX logs through absl: keep its progress lines and errors. The level is set through

@@ -12,17 +12,16 @@ INGEST_MODEL_FIELDS = ("sample_rate", "slice_len", "num_channels")  # what inges
 def cmd_ingest(args):
     from components.audio_example_gen import run_standalone
     from components.audio_ingest import IngestError, skipped_lines
+    from pipeline.beam_runners import BeamRunnerError, beam_options
     from models.config import IngestConfig, WaveGANConfig, config_from_args
 
     model_cfg = config_from_args(args, WaveGANConfig.from_file(args.config) if args.config else None)
     ingest_cfg = config_from_args(args, config_class=IngestConfig)
     existing_dir(args.data_dir, "data directory")
-    beam_args = list(args.beam_arg or [])
-    if args.workers > 1:
-        beam_args += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
     try:
-        report = run_standalone(args.data_dir, args.out, model_cfg, ingest_cfg, beam_args)
-    except IngestError as error:
+        with beam_options(args.runner, args.workers, args.job_endpoint, extra=args.beam_arg or []) as beam_args:
+            report = run_standalone(args.data_dir, args.out, model_cfg, ingest_cfg, beam_args)
+    except (IngestError, BeamRunnerError) as error:
         raise CLIError(str(error)) from None
     for line in skipped_lines(report):
         print(line, file=sys.stderr)
@@ -52,11 +51,16 @@ def add_parsers(sub):
 
 def _ingest_parser(sub):
     from models.config import IngestConfig, WaveGANConfig, add_config_flags
+    from pipeline.beam_runners import RUNNERS
     p = sub.add_parser("ingest", help="audio folder -> TFRecord examples (train/eval) and a report")
     p.add_argument("--data-dir", required=True, help="folder tree of audio files")
     p.add_argument("--out", required=True, help="output: examples/, report/, vocabulary/")
     p.add_argument("--config", help="JSON model config (sample rate, slice length, channels)")
     p.add_argument("--workers", type=int, default=1, help="Beam DirectRunner worker processes")
+    p.add_argument("--runner", default="direct", choices=RUNNERS,
+                   help="direct; portable (a job service and separate SDK worker processes, started on 127.0.0.1 "
+                        "unless --job-endpoint names one); dataflow, flink, spark (adds the project's setup.py)")
+    p.add_argument("--job-endpoint", default="", help="HOST:PORT of a Beam job service (--runner portable)")
     p.add_argument("--beam-arg", action="append", help="extra Beam pipeline option, e.g. --beam-arg=--runner=FlinkRunner")
     add_config_flags(p, WaveGANConfig, "audio format (the model's)", only=INGEST_MODEL_FIELDS)
     add_config_flags(p, IngestConfig, "segmentation and labelling options")
