@@ -9,6 +9,9 @@ import time
 import numpy as np
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# The shared spoken-digit subset, beside the repository (never copied into it).
+FSDD = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                    "shared", "data", "fsdd")
 
 
 def matmul_gflops(n: int = 0, repeats: int = 10) -> float:

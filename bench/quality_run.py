@@ -27,11 +27,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import RESULTS_DIR, machine_info, matmul_gflops  # noqa: E402
+from bench.common import FSDD, RESULTS_DIR, machine_info, matmul_gflops  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
-FSDD = os.path.join(os.path.dirname(REPO), "shared", "data", "fsdd")
 CLIPS_PER_CLASS = 10
 SCORE_CLIPS = 500
 # Targets of the quality issue (not tests): generated/real-eval inception score, and
