@@ -30,6 +30,7 @@ from components.audio_ingest import (REPORT_FILE, VOCABULARY_FILE, IngestError, 
 from models.audio import label_name_for
 from models.splits import eval_sources
 from components.artifacts import IngestReport, LabelVocabulary
+from components.spans import write_span_marker
 from models import schema
 from models.config import IngestConfig, WaveGANConfig
 
@@ -97,12 +98,15 @@ class Executor(BaseExampleGenExecutor):
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
         report = read_report(os.path.join(self._report_dir, REPORT_FILE))
+        check_report(report)
+        span = exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
+        if span is not None:  # written last: only a complete span's folder has it (components/spans.py)
+            write_span_marker(examples.uri, int(span))
         log.info("ingest: %d files ok, %d partial, %d skipped, %d slices, %d silent slices dropped",
                  report["files_ok"], report["files_partial"], report["files_skipped"], report["slices"],
                  report["silent_slices_dropped"])
         for line in skipped_lines(report):
             log.warning("%s", line)
-        check_report(report)
 
     def GenerateExamplesByBeam(self, pipeline, exec_properties: Dict[str, Any]) -> Dict[str, Any]:
         """The one input split, as train/eval by models.splits: by source file and stratified by

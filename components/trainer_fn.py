@@ -1,6 +1,7 @@
 """The TFX Trainer's run_fn: trains WaveGAN with models/ and exports for serving.
 
-custom_config keys: model_config (WaveGANConfig JSON), judge_cache_dir (where
+custom_config keys: model_config (WaveGANConfig JSON), span_window (the last N
+ingested spans are read as one stream, 0 = all: components/spans.py), judge_cache_dir (where
 JudgeTrainer keeps the data's judge, used when model.eval_every_steps is set: the
 export is then the best checkpoint) and warm_start_base
 (<serving_dir>/<model_name>: the newest pushed version, if any, initialises the
@@ -14,11 +15,13 @@ model artifact and the others export to scratch and wait for the chief's.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 
 import tensorflow as tf
 
+from components.spans import span_window, train_files
 from models.config import WaveGANConfig
 from models.data import DataError, tfrecord_dataset
 from models.distribute import make_strategy
@@ -29,6 +32,7 @@ from serving.model_dirs import latest_version_dir
 log = logging.getLogger(__name__)
 
 WARM_START_CHECKPOINT = os.path.join("assets.extra", "warm_start", "ckpt")
+SPANS_FILE = "spans.json"  # in the model run: which spans the model was trained on
 CHIEF_EXPORT_WAIT_SECS = 600
 
 
@@ -75,15 +79,21 @@ def run_fn(fn_args):
     if cfg.conditional and not cfg.label_names:
         cfg = cfg.replace(label_names=sorted(labels))  # ingest's vocabulary order: index = position
     strategy = make_strategy("auto")  # TF_CONFIG (Vertex AI, TFJob) -> multi-worker
-    files = [f for pattern in fn_args.train_files for f in tf.io.gfile.glob(pattern)]
+    current = [f for pattern in fn_args.train_files for f in tf.io.gfile.glob(pattern)]
+    examples_uri = os.path.dirname(os.path.dirname(current[0]))  # <examples>/Split-train/<file>
+    spans = span_window(examples_uri, int(custom.get("span_window", 1)))
+    files = train_files(spans)
+    log.info("training on span(s) %s: %d files", ", ".join(map(str, spans)), len(files))
     trainer = Trainer(cfg, fn_args.model_run_dir, strategy=strategy)
+    if trainer.is_chief:
+        with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, SPANS_FILE), "w") as f:
+            f.write(json.dumps({"spans": sorted(spans), "train_files": len(files)}))
     if trainer.current_step == 0:
         warm_start(trainer, custom.get("warm_start_base", ""))
     reference = None
     if cfg.eval_every_steps:
         from components.evaluator import build_reference
         from components.judge import load_or_train_judge
-        examples_uri = os.path.dirname(os.path.dirname(files[0]))  # <examples>/Split-train/<file>
         judge = load_or_train_judge(examples_uri, cfg, custom.get("judge_cache_dir", ""))
         reference = build_reference(examples_uri, cfg, judge)
     trainer.fit(tfrecord_dataset(files, cfg), export=False, reference=reference)

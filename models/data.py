@@ -26,15 +26,33 @@ def _batched(ds: tf.data.Dataset, cfg: WaveGANConfig, shuffle: bool) -> tf.data.
     return ds.batch(cfg.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def parse_examples(serialized, cfg: WaveGANConfig):
-    """Batch of serialized Examples -> (audio [B, slice_len, ch], label int32 [B])."""
-    parsed = tf.io.parse_example(serialized, schema.feature_spec(cfg.slice_len, cfg.num_channels))
+def label_table(names: list) -> tf.lookup.StaticHashTable:
+    """label_name -> index in the model's names (-1 for any other)."""
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(list(names), tf.string), tf.range(len(names), dtype=tf.int32)), default_value=-1)
+
+
+def parse_examples(serialized, cfg: WaveGANConfig, labels: tf.lookup.StaticHashTable = None):
+    """Batch of serialized Examples -> (audio [B, slice_len, ch], label int32 [B]).
+
+    With a label table the label comes from label_name: each span's integer labels index
+    its own vocabulary, so spans with different label sets only agree by name.
+    """
+    spec = schema.feature_spec(cfg.slice_len, cfg.num_channels)
+    if labels is not None:
+        spec[schema.LABEL_NAME] = tf.io.FixedLenFeature([], tf.string, default_value="")
+    parsed = tf.io.parse_example(serialized, spec)
     audio = tf.reshape(parsed[schema.AUDIO], [-1, cfg.slice_len, cfg.num_channels])
+    if labels is not None:
+        return audio, labels.lookup(parsed[schema.LABEL_NAME])
     return audio, tf.cast(parsed[schema.LABEL], tf.int32)
 
 
 def tfrecord_dataset(file_pattern, cfg: WaveGANConfig, shuffle: bool = True) -> tf.data.Dataset:
-    """Endless, shuffled, batched (audio, label) from TFRecord files (gzip or not)."""
+    """Endless, shuffled, batched (audio, label) from TFRecord files (gzip or not), streamed.
+
+    A conditional config with label_names takes each slice's label by its name.
+    """
     files = tf.io.gfile.glob(file_pattern) if isinstance(file_pattern, str) else list(file_pattern)
     if not files:
         raise DataError(f"no TFRecord files match {file_pattern}")
@@ -47,7 +65,8 @@ def tfrecord_dataset(file_pattern, cfg: WaveGANConfig, shuffle: bool = True) -> 
     if shuffle:
         ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
     ds = ds.repeat().batch(cfg.batch_size, drop_remainder=True)
-    return ds.map(lambda s: parse_examples(s, cfg), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+    labels = label_table(cfg.label_names) if cfg.conditional and cfg.label_names else None
+    return ds.map(lambda s: parse_examples(s, cfg, labels), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)
 
 

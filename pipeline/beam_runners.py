@@ -8,9 +8,13 @@ portable: Beam's portable runner path, the shape Flink, Spark and Dataflow Runne
 dataflow, flink, spark: the cluster's runner; the options a worker needs to import this
   project (its setup.py, or a container image) are added here.
 
-Beam's worker pool starts each SDK worker as the bare command `python`, so it is given a
-PATH whose `python` is this environment's: otherwise the workers die on `import apache_beam`
-and the job service waits for them until its deadline.
+Two of Beam's defaults would break these runs. Its worker pool starts each SDK worker as
+the bare command `python`, so the pool is given a PATH whose `python` is this
+environment's: otherwise the workers die on `import apache_beam` and the job service waits
+for them until its deadline. And the portable runner watches a job through streams opened
+with `--job_server_timeout` (60 s) as their deadline, so any job longer than a minute
+failed with DEADLINE_EXCEEDED: the job is given a day instead (reachability is checked
+separately, in 10 s).
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from models.errors import WaveGANError
 RUNNERS = ("direct", "portable", "dataflow", "flink", "spark")
 CLUSTER_RUNNERS = {"dataflow": "DataflowRunner", "flink": "FlinkRunner", "spark": "SparkRunner"}
 REACH_SECONDS = 10  # a job service or worker pool that does not answer in this time is not there
+JOB_WATCH_SECONDS = 24 * 3600  # --job_server_timeout: how long the runner may watch one job
 PROJECT_SETUP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
 
 
@@ -68,7 +73,7 @@ def local_portable_cluster() -> Iterator[List[str]]:
         wait_reachable(f"127.0.0.1:{job_port}", "job service", 60)  # a cold start imports Beam
         wait_reachable(f"127.0.0.1:{pool_port}", "worker pool", 60)
         yield ["--runner=PortableRunner", f"--job_endpoint=127.0.0.1:{job_port}", "--environment_type=EXTERNAL",
-               f"--environment_config=127.0.0.1:{pool_port}"]
+               f"--environment_config=127.0.0.1:{pool_port}", f"--job_server_timeout={JOB_WATCH_SECONDS}"]
     finally:
         for process in processes:  # each leads its own process group: its SDK workers go with it
             with contextlib.suppress(ProcessLookupError):
@@ -99,7 +104,8 @@ def runner_options(runner: str = "direct", workers: int = 1, job_endpoint: str =
             raise BeamRunnerError("the portable runner needs a job endpoint (HOST:PORT) here; only a local "
                                   "run starts its own job service")
         environment = [] if any(a.startswith("--environment_type") for a in extra) else ["--environment_type=LOOPBACK"]
-        return ["--runner=PortableRunner", f"--job_endpoint={job_endpoint}", *environment, *extra]
+        return ["--runner=PortableRunner", f"--job_endpoint={job_endpoint}", *environment,
+                f"--job_server_timeout={JOB_WATCH_SECONDS}", *extra]
     return [*cluster_args(runner, image), *extra]
 
 

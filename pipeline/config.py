@@ -27,6 +27,7 @@ class PipelineConfig(_ConfigBase):
     serving_dir: str = field(default="", metadata={"help": "TF Serving base path (default <output_dir>/serving)"})
     model_name: str = field(default="wavegan", metadata={"help": "model name under the serving dir"})
     input_pattern: str = field(default="", metadata={"help": "glob under data_root; default: span-{SPAN}/* if span folders exist, else *"})
+    train_span_window: int = field(default=1, metadata={"help": "spans the Trainer reads: the last N ingested spans (1: only the new one; 0: all), streamed; each span is ingested once"})
     warm_start: bool = field(default=True, metadata={"help": "initialise from the model in service"})
     eval_clips: int = field(default=256, metadata={"help": "clips generated per model for evaluation"})
     judge_epochs: int = field(default=30, metadata={"help": "epochs to train the audio judge (once per data set)"})
@@ -76,6 +77,7 @@ class PipelineConfig(_ConfigBase):
     def validate(self) -> "PipelineConfig":
         need = self._need
         need(self.eval_clips >= 2, "eval_clips", "must be at least 2")
+        need(self.train_span_window >= 0, "train_span_window", "must be 0 (all spans) or more")
         need(self.fd_tolerance >= 0, "fd_tolerance", "must not be negative")
         need(0 <= self.max_silent_fraction <= 1, "max_silent_fraction", "must be in [0, 1]")
         need(0 <= self.max_clipped_fraction <= 1, "max_clipped_fraction", "must be in [0, 1]")

@@ -96,6 +96,7 @@ def _model_components(cfg: PipelineConfig, target: str, example_gen, schema_gen,
                                  cache_dir=judge_cache, epochs=cfg.judge_epochs)
     judge_trainer.add_upstream_node(gate)  # nothing is trained on data that failed validation
     custom_config = {"model_config": model_cfg.to_json(), "judge_cache_dir": judge_cache,
+                     "span_window": cfg.train_span_window,
                      "warm_start_base": cfg.serving_model_base if cfg.warm_start else ""}
     trainer_class = tfx.components.Trainer
     if target == "kubeflow" and cfg.trainer_workers > 1:

@@ -288,3 +288,26 @@ def test_the_share_out_of_range_is_read_from_the_quantiles():
     assert share_outside(histogram, 0.0, 1.0) == 0.0
     assert share_outside(histogram, 0.5, 1.0) == pytest.approx(50 / 99, abs=0.01)
     assert share_outside(histogram, 1e-9, 1.0) == pytest.approx(1 / 99, abs=0.001)  # the zeros are below
+
+
+def test_a_window_of_spans_skips_unfinished_ingests_and_labels_go_by_name(tmp_path):
+    from components.spans import span_window, train_files, write_span_marker
+    from models.data import tfrecord_dataset
+    root = tmp_path / "examples"
+    for execution, span, finished in ((1, 1, True), (2, 2, True), (3, 3, False), (4, 2, True), (5, 3, True)):
+        (root / str(execution) / "Split-train").mkdir(parents=True)
+        if finished:
+            write_span_marker(str(root / str(execution)), span)
+    assert span_window(str(root / "5"), 2) == {2: str(root / "4"), 3: str(root / "5")}  # 4 re-ingested span 2
+    assert list(span_window(str(root / "5"), 0)) == [1, 2, 3]
+    assert span_window(str(root / "2"), 0) == {1: str(root / "1"), 2: str(root / "2")}  # never a later span
+    # Each span's integer labels index its own vocabulary; the model's names decide.
+    path = str(root / "4" / "Split-train" / "data.gz")
+    with tf.io.TFRecordWriter(path, "GZIP") as writer:
+        for index, name in enumerate(["kick", "snare"]):  # this span's vocabulary
+            writer.write(schema.make_example(np.zeros([16384, 1], np.float32), sample_rate=16000, source_id=name,
+                                             offset=0, label=index, label_name=name).SerializeToString())
+    assert train_files(span_window(str(root / "5"), 2)) == [path]
+    cfg = WaveGANConfig(model_size=4, batch_size=2, num_classes=5, label_names=["clap", "hat", "kick", "snare", "tom"])
+    _, labels = next(iter(tfrecord_dataset([path], cfg, shuffle=False)))
+    assert labels.numpy().tolist() == [2, 3]

@@ -40,7 +40,8 @@ def generator_weights(model_dir):
 
 
 def test_two_spans_push_two_versions_and_the_second_warm_starts(tmp_path):
-    cfg = pipeline_config(tmp_path, model=dict(TINY_MODEL, eval_every_steps=1, train_eval_clips=4))
+    cfg = pipeline_config(tmp_path, model=dict(TINY_MODEL, eval_every_steps=1, train_eval_clips=4),
+                          train_span_window=2)
     make_demo_data(os.path.join(cfg.data_root, "span-1"), files_per_class=3, seed=0)
     first = run_local(cfg, out=lambda line: None)
     assert first["pushed"] and first["pushed_version"] == 1 and first["span"] == 1
@@ -59,8 +60,12 @@ def test_two_spans_push_two_versions_and_the_second_warm_starts(tmp_path):
     assert versions(cfg.serving_model_base) == [1, 2]
     assert len(os.listdir(os.path.join(cfg.pipeline_root, "judge_cache"))) == 2  # one judge per span
     import glob
-    histories = glob.glob(os.path.join(cfg.pipeline_root, "Trainer", "model_run", "*", "eval_history.json"))
-    assert len(histories) == 2  # the Trainer evaluated with the span's judge and kept a best checkpoint
+    runs = sorted(glob.glob(os.path.join(cfg.pipeline_root, "Trainer", "model_run", "*")),
+                  key=lambda path: int(os.path.basename(path)))
+    # The second run ingested only span 2 and trained on a window of both spans' examples, streamed.
+    assert [json.load(open(os.path.join(run, "spans.json")))["spans"] for run in runs] == [[1], [1, 2]]
+    histories = [os.path.join(run, "eval_history.json") for run in runs]
+    assert all(map(os.path.exists, histories))  # the Trainer evaluated with the span's judge, kept a best checkpoint
     assert [e["step"] for e in json.load(open(histories[0]))] == [0, 1, 2]
     v1 = generator_weights(os.path.join(cfg.serving_model_base, "1"))
     v2 = generator_weights(os.path.join(cfg.serving_model_base, "2"))
