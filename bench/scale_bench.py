@@ -10,7 +10,9 @@ a pipeline run's time outside the Trainer at demo size and on the smallest corpu
 Growth factors compare each size with the previous one: time grown / data grown.
 
 Usage: python bench/scale_bench.py [--hours 0.5,2] [--corpus-dir DIR] [--skip-d64]
-(--hours 0.5,2,8 for the 8-hour row: about 2.4 GB of corpus and of examples.)
+The 8-hour row: --hours 2,8 --skip-pipeline --results-name scale_8h (about 0.9 GB of
+corpus and 2.4 GB of examples per runner; kept apart so each growth factor is measured
+within one run).
 """
 from __future__ import annotations
 
@@ -164,6 +166,7 @@ def main():
     parser.add_argument("--corpus-dir", default=os.path.join(tempfile.gettempdir(), "wavegan_corpus"))
     parser.add_argument("--skip-d64", action="store_true", help="skip the d=64 consumption row (a minute or two)")
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--results-name", default="scale", help="bench/results/<name>.json")
     args = parser.parse_args()
     corpora = [corpus(args.corpus_dir, float(h)) for h in args.hours.split(",")]
     work = tempfile.mkdtemp(prefix="scale_bench_")
@@ -184,7 +187,7 @@ def main():
                              f"{corpora[0]['hours']:g}h": pipeline_outside_trainer(corpora[0]["path"], 20, s_per_step)}
     for row in rows:
         row.pop("out")
-    write_results("scale", rows, extra)
+    write_results(args.results_name, rows, extra)
 
 
 if __name__ == "__main__":
