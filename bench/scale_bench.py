@@ -6,7 +6,9 @@ on the DirectRunner with 1 and 2 workers and on the portable runner path, and sl
 written per second per core. Then, on the largest ingest: what the training input
 delivers from its TFRecords (slices/s, gzipped as written and uncompressed) against
 what the trainer consumes (critic batches per second at d=16 and d=64, memory-fed), and
-a pipeline run's time outside the Trainer at demo size and on the smallest corpus.
+a pipeline run's time outside the Trainer at demo size and on the smallest corpus; then
+a scheduled run after a span of 1% new files lands on that corpus, against a run over
+the same small span alone (the first must not redo work for the other 99%).
 Growth factors compare each size with the previous one: time grown / data grown.
 
 Usage: python bench/scale_bench.py [--hours 0.5,2] [--corpus-dir DIR] [--skip-d64]
@@ -141,23 +143,46 @@ def trainer_consumption(skip_d64: bool) -> dict:
     return found
 
 
-def pipeline_outside_trainer(data_root: str, steps: int, s_per_step: float) -> dict:
+def pipeline_run(data_root: str, output_dir: str, s_per_step: float, steps: int = 20) -> dict:
     """A local pipeline run's component times at `steps` tiny steps; the share outside the Trainer, as
     measured and as it would be with the default number of cpu-recipe steps (their measured time)."""
     from models.config import WaveGANConfig
     from pipeline.config import PipelineConfig
     from pipeline.runner import run_local
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = PipelineConfig(data_root=data_root, output_dir=tmp, eval_clips=64, judge_epochs=10,
-                             model={"steps": steps, "model_size": 16, "batch_size": 16,
-                                    "checkpoint_every_steps": steps, "audio_summary_every_steps": steps})
-        summary = run_local(cfg, out=lambda line: print(line, flush=True))
+    cfg = PipelineConfig(data_root=data_root, output_dir=output_dir, eval_clips=64, judge_epochs=10,
+                         model={"steps": steps, "model_size": 16, "batch_size": 16,
+                                "checkpoint_every_steps": steps, "audio_summary_every_steps": steps})
+    summary = run_local(cfg, out=lambda line: print(line, flush=True))
     outside = summary["wall_seconds"] - summary["component_seconds"]["Trainer"]
     default_training = WaveGANConfig().steps * s_per_step
     return {"wall_s": summary["wall_seconds"], "outside_trainer_s": outside,
             "components_s": summary["component_seconds"],
             "share_outside_measured": outside / summary["wall_seconds"],
             "share_outside_at_default_steps": outside / (outside + default_training)}
+
+
+def pipeline_rows(work: str, large_corpus: str, s_per_step: float) -> dict:
+    """Pipeline runs: demo size; a large first span; then a scheduled run after a span of 1% new files
+    arrives, against the same small span as a corpus of its own (the first should cost no more)."""
+    from pipeline.demo_data import make_demo_data
+    make_demo_data(os.path.join(work, "demo", "span-1"), files_per_class=30, seed=0)
+    found = {"demo": pipeline_run(os.path.join(work, "demo"), os.path.join(work, "demo_out"), s_per_step)}
+    grown = os.path.join(work, "grown")
+    os.makedirs(grown)
+    os.symlink(large_corpus, os.path.join(grown, "span-1"))
+    found["large_first_span"] = pipeline_run(grown, os.path.join(work, "grown_out"), s_per_step)
+    files = sum(len(names) for _, _, names in os.walk(large_corpus))
+    small = make_corpus(os.path.join(work, "small"), hours=files * 0.01 * 0.75 / 3600, seed=1)
+    os.symlink(os.path.join(work, "small"), os.path.join(grown, "span-2"))
+    found["new_small_span_after_large"] = pipeline_run(grown, os.path.join(work, "grown_out"), s_per_step)
+    alone = os.path.join(work, "alone")
+    os.makedirs(alone)
+    os.symlink(os.path.join(work, "small"), os.path.join(alone, "span-1"))
+    found["same_small_span_alone"] = pipeline_run(alone, os.path.join(work, "alone_out"), s_per_step)
+    found["small_span_files"] = small["files"]
+    found["scheduled_vs_alone"] = (found["new_small_span_after_large"]["wall_s"]
+                                   / found["same_small_span_alone"]["wall_s"])
+    return found
 
 
 def main():
@@ -179,12 +204,7 @@ def main():
     extra["input_vs_trainer_d16"] = {k: v / consumption["d16_cpu_recipe"]["slices_per_s"]
                                      for k, v in extra["input_slices_per_s"].items()}
     if not args.skip_pipeline:
-        from pipeline.demo_data import make_demo_data
-        demo = os.path.join(work, "demo_data", "span-1")
-        make_demo_data(demo, files_per_class=30, seed=0)
-        s_per_step = consumption["d16_cpu_recipe"]["s_per_step"]
-        extra["pipeline"] = {"demo": pipeline_outside_trainer(os.path.dirname(demo), 20, s_per_step),
-                             f"{corpora[0]['hours']:g}h": pipeline_outside_trainer(corpora[0]["path"], 20, s_per_step)}
+        extra["pipeline"] = pipeline_rows(work, corpora[0]["path"], consumption["d16_cpu_recipe"]["s_per_step"])
     for row in rows:
         row.pop("out")
     write_results(args.results_name, rows, extra)
