@@ -161,29 +161,47 @@ class AudioToExamples(beam.DoFn):
             yield self._report(path, "ok", "", count, slicer.dropped_silent, slicer.duration)
 
 
-def summarize(records: list, data_root: str, vocabulary: list) -> dict:
-    """The ingest report: totals and every skipped file with its reason."""
-    records = sorted(records, key=lambda r: r["path"])
-    return {
-        "data_root": data_root,
-        "files_total": len(records),
-        "files_ok": sum(r["status"] == "ok" for r in records),
-        "files_partial": sum(r["status"] == "partial" for r in records),
-        "files_skipped": sum(r["status"] == "skipped" for r in records),
-        "slices": sum(r["slices"] for r in records),
-        "silent_slices_dropped": sum(r["dropped_silent"] for r in records),
-        "audio_seconds": round(sum(r["seconds"] for r in records), 3),
-        "labels": vocabulary,
-        "skipped": [{"path": r["path"], "status": r["status"], "reason": r["reason"]}
-                    for r in records if r["status"] != "ok"],
-    }
+class SummarizeReport(beam.CombineFn):
+    """Per-file report records -> totals plus every file that was not ok, with its reason.
+
+    Only the files that were not ok are kept, so the report's memory grows with the damage,
+    not with the corpus.
+    """
+    COUNTS = ("files_total", "files_ok", "files_partial", "files_skipped", "slices", "silent_slices_dropped")
+
+    def create_accumulator(self):
+        return {**{k: 0 for k in self.COUNTS}, "audio_seconds": 0.0, "skipped": []}
+
+    def add_input(self, totals, record):
+        totals["files_total"] += 1
+        totals[f"files_{record['status']}"] += 1
+        totals["slices"] += record["slices"]
+        totals["silent_slices_dropped"] += record["dropped_silent"]
+        totals["audio_seconds"] += record["seconds"]
+        if record["status"] != "ok":
+            totals["skipped"].append({k: record[k] for k in ("path", "status", "reason")})
+        return totals
+
+    def merge_accumulators(self, accumulators):
+        merged = self.create_accumulator()
+        for totals in accumulators:
+            for key in (*self.COUNTS, "audio_seconds"):
+                merged[key] += totals[key]
+            merged["skipped"].extend(totals["skipped"])
+        return merged
+
+    def extract_output(self, totals):
+        return {**totals, "audio_seconds": round(totals["audio_seconds"], 3),
+                "skipped": sorted(totals["skipped"], key=lambda r: r["path"])}
 
 
-def write_report(records: list, path: str, data_root: str, vocabulary: list) -> None:
+def write_report(totals: dict, path: str, data_root: str, vocabulary: list) -> None:
     import tensorflow as tf
     tf.io.gfile.makedirs(os.path.dirname(path))
+    report = {"data_root": data_root, **{k: v for k, v in totals.items() if k != "skipped"},
+              "labels": vocabulary, "skipped": totals["skipped"]}
     with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(summarize(records, data_root, vocabulary), indent=2))
+        f.write(json.dumps(report, indent=2))
 
 
 @beam.ptransform_fn
@@ -197,7 +215,7 @@ def ReadAudioExamples(pipeline, files: list, data_root: str, model_cfg: WaveGANC
                | "DecodeAndSlice" >> beam.ParDo(AudioToExamples(data_root, model_cfg.to_json(), ingest_cfg.to_json(),
                                                                 vocabulary, top)).with_outputs(REPORT_TAG, main="examples"))
     _ = (outputs[REPORT_TAG]
-         | "CollectReport" >> beam.combiners.ToList()
+         | "SummarizeReport" >> beam.CombineGlobally(SummarizeReport())
          | "WriteReport" >> beam.Map(write_report, report_path, data_root, vocabulary))
     return outputs["examples"]
 

@@ -124,3 +124,15 @@ def test_the_pipelines_beam_steps_on_the_portable_path_match_the_direct_runner(t
                            _stats(latest_artifact(tmp_path / runner, "ExampleStatistics").uri))
     assert results["portable"] == results["direct"]
     assert results["direct"][0]["files_ok"] == 6
+
+
+def test_cluster_runners_get_what_their_workers_need_to_import_the_project():
+    from pipeline.beam_runners import PROJECT_SETUP, BeamRunnerError, runner_options
+    dataflow = runner_options("dataflow", extra=["--project=p"])
+    assert dataflow[0] == "--runner=DataflowRunner" and f"--setup_file={PROJECT_SETUP}" in dataflow
+    assert os.path.exists(PROJECT_SETUP) and dataflow[-1] == "--project=p"
+    assert "--sdk_container_image=img:1" in runner_options("flink", image="img:1")
+    given = runner_options("portable", job_endpoint="jobs:8099")
+    assert "--job_endpoint=jobs:8099" in given and "--environment_type=LOOPBACK" in given
+    with pytest.raises(BeamRunnerError, match="needs a job endpoint"):
+        runner_options("portable")  # e.g. compiling for Kubeflow: no local job service to start
