@@ -78,17 +78,19 @@ def share_outside(histogram, low: float, high: float) -> float:
 
 def out_of_range_share(statistics_uri: str, schema_uri: str, feature: str) -> float:
     """The largest share, over the splits, of slices outside the schema's domain for `feature`."""
+    import tensorflow as tf
     import tensorflow_data_validation as tfdv
     from tensorflow_data_validation.utils.stats_util import get_feature_stats
     from tensorflow_metadata.proto.v0 import statistics_pb2
-    domain_owner = tfdv.get_feature(tfdv.load_schema_text(os.path.join(schema_uri, "schema.pbtxt")), feature)
+    from components.audio_schema import SCHEMA_FILE
+    domain_owner = tfdv.get_feature(tfdv.load_schema_text(os.path.join(schema_uri, SCHEMA_FILE)), feature)
     domain = domain_owner.float_domain if domain_owner.HasField("float_domain") else domain_owner.int_domain
     low = domain.min if domain.HasField("min") else float("-inf")
     high = domain.max if domain.HasField("max") else float("inf")
     shares = [0.0]
     for split in SPLITS:
         path = os.path.join(statistics_uri, f"Split-{split}", "FeatureStats.pb")
-        if os.path.exists(path):
+        if tf.io.gfile.exists(path):  # the pipeline root may be an object store
             stats = get_feature_stats(tfdv.load_stats_binary(path).datasets[0], tfdv.FeaturePath([feature]))
             quantiles = [h for h in stats.num_stats.histograms if h.type == statistics_pb2.Histogram.QUANTILES]
             shares.append(share_outside(quantiles[0], low, high) if quantiles else 1.0)
