@@ -14,19 +14,26 @@ environment's: otherwise the workers die on `import apache_beam` and the job ser
 for them until its deadline. And the portable runner watches a job through streams opened
 with `--job_server_timeout` (60 s) as their deadline, so any job longer than a minute
 failed with DEADLINE_EXCEEDED: the job is given a day instead (reachability is checked
-separately, in 10 s).
+separately, in 10 s). And Beam's job service waits forever for the answer of an SDK worker
+that died mid-bundle (its control stream ends, but the pending instruction is never failed),
+so a local cluster is watched: when a worker dies abnormally, the job service is stopped and
+the run fails with an error instead of hanging.
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from typing import Iterator, List, Sequence
 
 from models.errors import WaveGANError
+
+log = logging.getLogger(__name__)
 
 RUNNERS = ("direct", "portable", "dataflow", "flink", "spark")
 CLUSTER_RUNNERS = {"dataflow": "DataflowRunner", "flink": "FlinkRunner", "spark": "SparkRunner"}
@@ -63,18 +70,73 @@ def _start(module: str, port_flag: str, port: int) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
+def exit_status(pid: int):
+    """(exit code, signal) of an exited child not yet reaped by its parent (a zombie), from Linux's
+    /proc/PID/stat; None where it cannot be read (the process is gone or this is not Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] != "Z" or len(fields) < 50:
+        return None
+    status = int(fields[-1])  # the last field, exit_code, is in waitpid's form
+    return status >> 8, status & 0x7F
+
+
+class WorkerWatch(threading.Thread):
+    """Stops the local job service when one of the pool's SDK workers dies abnormally. The pool reaps
+    a worker only when the job service asks it to stop it, so a worker that ended by a signal or a
+    non-zero exit stays a zombie child of the pool until then, and its status can be read."""
+
+    def __init__(self, pool: subprocess.Popen, job_service: subprocess.Popen, every: float = 0.5):
+        super().__init__(name="beam-worker-watch", daemon=True)
+        self.pool, self.job_service, self.every = pool, job_service, every
+        self.died = ""  # what was found, for the run's error
+        self._stopped = threading.Event()
+
+    def run(self):
+        import psutil
+        while not self._stopped.wait(self.every):
+            try:
+                workers = psutil.Process(self.pool.pid).children()
+            except psutil.NoSuchProcess:
+                return
+            for worker in workers:
+                status = exit_status(worker.pid)
+                if status and status != (0, 0):
+                    self._stop_job_service(worker.pid, *status)
+                    return
+
+    def _stop_job_service(self, pid: int, code: int, signal_number: int):
+        how = f"killed by signal {signal_number}" if signal_number else f"exit code {code}"
+        self.died = f"a Beam SDK worker (pid {pid}) died mid-run ({how})"
+        log.error("%s; stopping the local Beam job service, so the run fails instead of waiting for it",
+                  self.died)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.job_service.pid, signal.SIGKILL)
+
+    def stop(self):
+        self._stopped.set()
+        self.join()
+
+
 @contextlib.contextmanager
 def local_portable_cluster() -> Iterator[List[str]]:
     """A job service and an SDK worker pool on 127.0.0.1, as separate processes; yields the options."""
-    job_port, pool_port = _free_port(), _free_port()
+    job_port, pool_port, watch = _free_port(), _free_port(), None
     processes = [_start("apache_beam.runners.portability.local_job_service_main", "--port", job_port),
                  _start("apache_beam.runners.worker.worker_pool_main", "--service_port", pool_port)]
     try:
         wait_reachable(f"127.0.0.1:{job_port}", "job service", 60)  # a cold start imports Beam
         wait_reachable(f"127.0.0.1:{pool_port}", "worker pool", 60)
+        watch = WorkerWatch(pool=processes[1], job_service=processes[0])
+        watch.start()
         yield ["--runner=PortableRunner", f"--job_endpoint=127.0.0.1:{job_port}", "--environment_type=EXTERNAL",
                f"--environment_config=127.0.0.1:{pool_port}", f"--job_server_timeout={JOB_WATCH_SECONDS}"]
     finally:
+        if watch:
+            watch.stop()
         for process in processes:  # each leads its own process group: its SDK workers go with it
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)

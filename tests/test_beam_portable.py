@@ -20,8 +20,8 @@ MODEL = WaveGANConfig(model_size=4)
 
 
 class WorkerKiller:
-    """Kills every Beam SDK worker process once it is connected to the job service (one killed before
-    it connects makes the job service wait out its deadline for the worker instead)."""
+    """Kills every Beam SDK worker process as soon as it appears, connected to the job service or not
+    (left alone, Beam's job service would wait forever for a worker that died mid-bundle)."""
 
     def __init__(self):
         self.killed, self._stop = [], threading.Event()
@@ -33,8 +33,6 @@ class WorkerKiller:
             for process in psutil.process_iter(["pid", "cmdline"]):
                 if "SdkHarness" in " ".join(process.info["cmdline"] or []) and process.pid not in self.killed:
                     try:
-                        if not any(c.status == psutil.CONN_ESTABLISHED for c in process.net_connections("tcp")):
-                            continue
                         process.kill()
                         self.killed.append(process.pid)
                     except psutil.NoSuchProcess:
