@@ -59,6 +59,11 @@ ARMS["ns-r1-ema+aux"] = {**CHEAP_CRITIC, "aux_classifier": 1.0}
 # the zero-stuffing upsamplers (seen in the drums' silent tails).
 ARMS["ns-r1-ema+filmscale+aux"] = {**CHEAP_CRITIC, "label_film": True, "label_film_shift": False,
                                    "aux_classifier": 1.0}
+# A label path without the comb: FiLM's shift stays a constant through nearest-neighbour upsampling
+# (resize, then a stride-1 conv) where zero-stuffing turns it into tones; and a stronger AC-GAN term.
+ARMS["ns-r1-ema+film+aux+nn"] = {**ARMS["ns-r1-ema+film+aux"], "upsample": "nn"}
+ARMS["ns-r1-ema+aux+nn"] = {**ARMS["ns-r1-ema+aux"], "upsample": "nn"}
+ARMS["ns-r1-ema+aux3"] = {**CHEAP_CRITIC, "aux_classifier": 3.0}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
 ARMS.update({f"{name}@8k": {**options, **NATIVE_RATE} for name, options in list(ARMS.items())})

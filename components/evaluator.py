@@ -71,14 +71,15 @@ def evaluate(candidate_dir: str, baseline_dir, examples_uri: str, num_clips: int
              max_silent_fraction: float, max_clipped_fraction: float, fd_tolerance: float,
              judge_dir: str = "", reference=None) -> dict:
     """The metrics of real audio, the candidate (and baseline) and the blessing decision with its reason."""
-    from models.export import load_exported
+    from models.export import exported_config
     from models.generate import sample_clips
-    _, cfg = load_exported(candidate_dir)
+    cfg = exported_config(candidate_dir)
     reference = reference or build_reference(examples_uri, cfg, load_judge(judge_dir))
     scored = {"judge": reference.describe(), **reference.score_real(num_clips)}
     for name, model_dir in (("candidate", candidate_dir), ("baseline", baseline_dir)):
-        if model_dir:
-            scored[name] = reference.score(*sample_clips(model_dir, num_clips, seed))
+        if model_dir:  # each model's labels by its own names: a baseline may know other classes
+            scored[name] = reference.score(*sample_clips(model_dir, num_clips, seed),
+                                           label_names=exported_config(model_dir).label_names)
     problems = bless(scored, bool(baseline_dir), max_silent_fraction, max_clipped_fraction, fd_tolerance)
     scored.update({"blessed": not problems, "reason": "; ".join(problems) or
                    ("better than or close to the baseline" if baseline_dir else "first model: sanity checks pass"),
@@ -110,10 +111,10 @@ def WaveGANEvaluator(model: InputArtifact[Model], model_run: InputArtifact[Model
     import tensorflow as tf
     from components.report import REPORT_FILE, write_report
     from components.storage import local_folder
-    from models.export import load_exported
+    from models.export import exported_config
     from serving.model_dirs import latest_version_dir
     candidate = path_utils.serving_model_dir(model.uri)
-    reference = build_reference(examples.uri, load_exported(candidate)[1], load_judge(judge.uri))
+    reference = build_reference(examples.uri, exported_config(candidate), load_judge(judge.uri))
     result = evaluate(candidate, latest_version_dir(serving_model_base), examples.uri, num_clips, seed,
                       max_silent_fraction, max_clipped_fraction, fd_tolerance, reference=reference)
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
@@ -146,10 +147,10 @@ def evaluate_on_folder(model_dir: str, data_dir: str, label_source: str = "folde
     """(reference, metrics) of an exported model against a folder of real audio, scored as the
     pipeline scores a candidate: what `wavegan evaluate` prints and `wavegan report` shows."""
     from models.data import load_folder
-    from models.export import load_exported
+    from models.export import exported_config
     from models.generate import sample_clips
     from models.quality import reference_for_folder
-    _, cfg = load_exported(model_dir)
+    cfg = exported_config(model_dir)
     # Unlabelled audio can judge a conditional model too (no label accuracy then).
     folder = load_folder(data_dir, cfg if label_source != "none" else cfg.replace(num_classes=0, label_names=[]),
                          label_source)
@@ -160,6 +161,7 @@ def evaluate_on_folder(model_dir: str, data_dir: str, label_source: str = "folde
                                      judge_dir or folder_judge_dir(data_dir, label_source, cfg), cfg.seed,
                                      judge_epochs)
     metrics = {"judge": reference.describe(), **reference.score_real(num_clips),
-               "candidate": reference.score(*sample_clips(model_dir, num_clips, seed)), "candidate_dir": model_dir,
+               "candidate": reference.score(*sample_clips(model_dir, num_clips, seed), label_names=cfg.label_names),
+               "candidate_dir": model_dir,
                "skipped": [{"path": p, "reason": r} for p, r in folder.skipped]}
     return reference, metrics

@@ -227,12 +227,17 @@ class ModelDirError(WaveGANError, ValueError):
     """The path is not a WaveGAN SavedModel."""
 
 
-def load_exported(model_dir: str):
-    """(loaded SavedModel, WaveGANConfig) for an exported WaveGAN model directory."""
+def exported_config(model_dir: str) -> WaveGANConfig:
+    """The WaveGANConfig of an exported WaveGAN model directory, without loading the model."""
     if not os.path.isdir(model_dir):
         raise ModelDirError(f"model directory not found: {model_dir}")
     config_path = os.path.join(model_dir, "assets", CONFIG_ASSET)
     if not os.path.exists(os.path.join(model_dir, "saved_model.pb")) or not os.path.exists(config_path):
         raise ModelDirError(f"{model_dir} is not an exported WaveGAN model (no saved_model.pb or config asset)")
-    cfg = WaveGANConfig.from_file(config_path)
+    return WaveGANConfig.from_file(config_path)
+
+
+def load_exported(model_dir: str):
+    """(loaded SavedModel, WaveGANConfig) for an exported WaveGAN model directory."""
+    cfg = exported_config(model_dir)
     return tf.saved_model.load(model_dir), cfg

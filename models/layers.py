@@ -215,17 +215,55 @@ class ConvTranspose1D(tf.Module):
         return full
 
 
+def nearest_polyphase_taps(kernel_len: int, stride: int):
+    """How nearest-neighbour upsampling by `stride` then a stride-1 'same' conv of length K splits
+    into stride-1 convolutions of the input, one per output phase.
+
+    With x_up[n] = x[n // S] and centre C = (K - 1) // 2, y[S*j + p] = sum_t w[t] x[j + (p + t - C) // S]:
+    phase p's filter tap m sums the w[t] with (p + t - C) // S = m. Returns polyphase groups (as
+    polyphase_groups) and, per group, a 0/1 matrix [n_taps, n_phases, K] that makes its filters from w.
+    """
+    centre, groups, sums = (kernel_len - 1) // 2, [], []
+    for p in range(stride):
+        m_lo, m_hi = (p - centre) // stride, (p + kernel_len - 1 - centre) // stride
+        if groups and groups[-1][2:] == (m_lo, m_hi - m_lo + 1):
+            first, count, _, n_taps = groups[-1]
+            groups[-1] = (first, count + 1, m_lo, n_taps)
+        else:
+            groups.append((p, 1, m_lo, m_hi - m_lo + 1))
+    for first, n_phases, m_lo, n_taps in groups:
+        taps = np.zeros([n_taps, n_phases, kernel_len], np.float32)
+        for j in range(n_phases):
+            for t in range(kernel_len):
+                taps[(first + j + t - centre) // stride - m_lo, j, t] = 1.0
+        sums.append(taps)
+    return groups, sums
+
+
 class UpsampleConv1D(tf.Module):
-    """Interpolating upsample (nearest, linear or cubic) followed by a stride-1 conv."""
+    """Interpolating upsample (nearest, linear or cubic) followed by a stride-1 conv.
+
+    Nearest ('nn') is computed in polyphase form, exactly: each output phase is a stride-1 conv of
+    the input with sums of the kernel's taps, so it costs what a transposed conv of the same length
+    does, not a full-rate conv (4x the work at stride 4). A constant input stays constant at every
+    phase, which zero-stuffing does not give: there a per-channel offset becomes steady tones.
+    """
 
     METHODS = {"nn": "nearest", "linear": "bilinear", "cubic": "bicubic"}
 
     def __init__(self, in_ch: int, out_ch: int, kernel_len: int, stride: int, method: str, name=None):
         super().__init__(name=name)
-        self.stride, self.method = stride, self.METHODS[method]
+        self.stride, self.method, self.out_ch = stride, self.METHODS[method], out_ch
         self.conv = Conv1D(in_ch, out_ch, kernel_len, 1)
+        if self.method == "nearest":
+            self.groups, self.tap_sums = nearest_polyphase_taps(kernel_len, stride)
 
     def __call__(self, x, training=False):
+        if self.method == "nearest":
+            kernel = _as(self.conv.kernel, x)
+            kernels = [tf.reshape(tf.einsum("tjk,kio->tijo", _as(tf.constant(taps), x), kernel),
+                                  [taps.shape[0], kernel.shape[1], -1]) for taps in self.tap_sums]
+            return polyphase_conv(x, self.groups, kernels, self.stride, self.out_ch) + _as(self.conv.b, x)
         length = tf.shape(x)[1]
         image = x[:, tf.newaxis]  # [B, 1, L, C]: resize only along time
         image = tf.image.resize(image, [1, length * self.stride], method=self.method)

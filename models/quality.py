@@ -10,7 +10,7 @@ Nearest-neighbour distances (memorisation, diversity) and sanity checks are alwa
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -90,6 +90,16 @@ class Bins:
         return int(np.sum(z > norm.ppf(1 - NDB_ALPHA / 2)))
 
 
+def judge_indices(labels, label_names: Sequence[str], judge_names: Sequence[str]) -> np.ndarray:
+    """The judge's index of each label, matched by name (-1: a class the judge does not know). A
+    model's vocabulary and a span's judge's may differ in order and in members (spans add classes)."""
+    labels = np.asarray(labels)
+    if not label_names:  # a model without names: its indices are taken as the judge's
+        return labels
+    index = {name: i for i, name in enumerate(judge_names)}
+    return np.array([index.get(name, -1) for name in label_names] + [-1])[labels]
+
+
 class QualityReference:
     """Real train and eval audio embedded once; scores any set of clips against them."""
 
@@ -133,8 +143,10 @@ class QualityReference:
             self._real_eval_is = inception_score(self.judge.predict(self.real_eval)[0])
         return self._real_eval_is
 
-    def score(self, clips: np.ndarray, labels: Optional[np.ndarray] = None, nearest: bool = True) -> dict:
-        """All metrics of one set of clips; `labels` are the classes they were generated for."""
+    def score(self, clips: np.ndarray, labels: Optional[np.ndarray] = None, nearest: bool = True,
+              label_names: Sequence[str] = ()) -> dict:
+        """All metrics of one set of clips; `labels` are the classes they were generated for, as indices
+        of `label_names` (the model's vocabulary) when given, else of the judge's."""
         probs, embedding = self.embed(clips)
         finite = np.all(np.isfinite(embedding), axis=1)
         metrics = {"num_clips": int(len(clips)), **sanity(clips)}
@@ -153,8 +165,10 @@ class QualityReference:
             metrics["inception_score_ratio"] = metrics["inception_score"] / self.real_eval_inception_score()
             metrics["class_histogram"] = np.bincount(np.argmax(probs, axis=1), minlength=probs.shape[1]).tolist()
             if labels is not None:
-                hits, wanted = np.argmax(probs, axis=1) == np.asarray(labels)[finite], np.asarray(labels)[finite]
-                metrics["label_accuracy"] = float(np.mean(hits))
+                wanted = judge_indices(labels, label_names, self.judge.label_names)[finite]
+                judged = wanted >= 0  # a class the judge never heard cannot be checked
+                hits, wanted = np.argmax(probs[judged], axis=1) == wanted[judged], wanted[judged]
+                metrics["label_accuracy"] = float(np.mean(hits)) if len(hits) else float("nan")
                 # Which classes the generator makes and which it folds into others (None: none asked for).
                 metrics["label_accuracy_per_class"] = [
                     round(float(np.mean(hits[wanted == k])), 4) if np.any(wanted == k) else None

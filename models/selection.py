@@ -77,7 +77,7 @@ class BestCheckpoint:
         """Scores the generator now; saves it as best when it beats the best so far."""
         t0 = time.time()
         clips = generate_clips(self.generator, self.z, self.labels)
-        metrics = self.reference.score(clips, self.labels)
+        metrics = self.reference.score(clips, self.labels, label_names=self.cfg.label_names)
         metrics.pop("class_histogram", None)
         entry = {"step": int(step), "seconds": round(time.time() - t0, 2), **metrics}
         self.history = [e for e in self.history if e["step"] != step] + [entry]

@@ -55,6 +55,29 @@ def test_polyphase_layer_equals_a_transposed_convolution(kernel_len, stride):
     np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("kernel_len,stride,length", [(25, 4, 16), (25, 2, 33), (24, 4, 11), (5, 4, 7)])
+def test_nearest_upsampling_in_polyphase_form_equals_resize_then_conv(kernel_len, stride, length):
+    from models.layers import UpsampleConv1D
+    layer = UpsampleConv1D(3, 5, kernel_len, stride, "nn")
+    layer.conv.b.assign(tf.random.normal([5]))
+    x = tf.constant(np.random.RandomState(0).randn(2, length, 3).astype(np.float32))
+    resized = tf.image.resize(x[:, tf.newaxis], [1, length * stride], method="nearest")[:, 0]
+    np.testing.assert_allclose(layer(x).numpy(), layer.conv(resized).numpy(), atol=1e-4)
+    # Gradients flow to the one stored kernel, as they did through the resize.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) ** 2)
+    assert tape.gradient(loss, layer.conv.kernel) is not None
+
+
+def test_nearest_upsampling_keeps_a_constant_constant_where_zero_stuffing_makes_tones():
+    from models.layers import UpsampleConv1D
+    constant = tf.ones([1, 64, 3])
+    nearest = UpsampleConv1D(3, 2, 25, 4, "nn")(constant)[0, 32:-32].numpy()
+    stuffed = ConvTranspose1D(3, 2, 25, 4)(constant)[0, 32:-32].numpy()
+    assert np.ptp(nearest, axis=0).max() < 1e-5
+    assert np.ptp(stuffed, axis=0).max() > 1e-2  # period-4 ripple: a tone at a quarter of the rate
+
+
 def test_polyphase_groups_cover_every_kernel_tap_once():
     from models.layers import polyphase_groups
     for kernel_len, stride in [(25, 4), (24, 4), (25, 2), (5, 3), (512, 4)]:

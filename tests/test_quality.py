@@ -91,6 +91,18 @@ def test_reference_scores_real_audio_above_noise_and_wrong_classes(tone_judge):
     assert good["label_accuracy"] >= 0.9 and swapped["label_accuracy"] <= 0.1
     assert reference.describe()["kind"] == "cnn-log-mel"
 
+    # A model's vocabulary in another order, with a class the judge never heard: matched by name.
+    judge_names = reference.judge.label_names
+    model_names = ["new", *reversed(judge_names)]
+    by_model = np.array([model_names.index(judge_names[k]) for k in fresh_labels])
+    renamed = reference.score(fresh_audio, by_model, label_names=model_names)
+    assert renamed["label_accuracy"] == good["label_accuracy"]
+    assert renamed["label_accuracy_per_class"] == good["label_accuracy_per_class"]
+    with_new = reference.score(np.concatenate([fresh_audio, fresh_audio[:4]]),
+                               np.concatenate([by_model, np.zeros(4, int)]), label_names=model_names)
+    assert with_new["label_accuracy"] == good["label_accuracy"]  # the unknown class is not judged
+    assert reference.score(fresh_audio, by_model)["label_accuracy"] < good["label_accuracy"]  # by index: wrong
+
 
 def test_unlabelled_reference_falls_back_and_says_so():
     from models.quality import FALLBACK_KIND
