@@ -1,8 +1,11 @@
 """JudgeTrainer: trains the audio judge (models.judge) on a span's labelled slices.
 
 The judge is cached under <cache_dir>/<key>, where the key is a fingerprint of the
-examples' files and label names: a new span or new labels train a new judge; a
-re-run of the same data reuses it. The Trainer (evaluation during training) and the
+examples' files: a re-run of the same data reuses it. A new span first tries the
+newest cached judge with the same label names and rate: if it classifies the new
+span's held-out slices about as well as its own (reuse_threshold), it is the new span's judge
+too (its accuracy there becomes its eval_accuracy); else a new judge is trained. So a
+schedule that adds audio of a kind already judged pays seconds, not a training. The Trainer (evaluation during training) and the
 Evaluator find the same judge, so every score of a span comes from one judge.
 Unlabelled data (fewer than two labels) gets no judge: an empty artifact, and the
 metrics fall back on label-free embeddings (models.quality).
@@ -25,6 +28,10 @@ log = logging.getLogger(__name__)
 JUDGE_VERSION = "1"  # bump when models.judge changes, so cached judges are retrained
 MAX_TRAIN_CLIPS = 8192
 MAX_EVAL_CLIPS = 2048
+# An earlier span's judge is reused while it classifies the new span's held-out slices at this share of
+# its own accuracy; checked only on at least MIN_REUSE_CHECK_CLIPS labelled held-out slices.
+REUSE_SHARE = 0.95
+MIN_REUSE_CHECK_CLIPS = 20
 
 
 def examples_fingerprint(examples_uri: str) -> str:
@@ -48,8 +55,59 @@ def read_labelled_data(examples_uri: str, cfg):
     return train_audio, train_labels, eval_audio, eval_labels, label_names
 
 
+def _newest_cached_judge(cache_dir: str, label_names: list, sample_rate: int):
+    """(key, judge) of the newest judge in the cache with these label names and rate, or None."""
+    import tensorflow as tf
+    from models.judge import INFO_FILE, Judge
+    found = []
+    for key in tf.io.gfile.listdir(cache_dir) if tf.io.gfile.isdir(cache_dir) else []:
+        info_path = os.path.join(cache_dir, key.rstrip("/"), INFO_FILE)
+        if tf.io.gfile.exists(info_path):
+            with tf.io.gfile.GFile(info_path) as f:
+                info = json.load(f)
+            if (info.get("judge_version") == JUDGE_VERSION and info["label_names"] == label_names
+                    and info["sample_rate"] == sample_rate):
+                found.append((tf.io.gfile.stat(info_path).mtime_nsec, key.rstrip("/")))
+    if not found:
+        return None
+    key = max(found)[1]
+    with local_copy(os.path.join(cache_dir, key)) as folder:
+        return key, Judge.load(folder)
+
+
+def reuse_threshold(own_accuracy: float, num_clips: int) -> float:
+    """The accuracy on a new span's n held-out slices below which a judge is retrained: REUSE_SHARE of
+    its own, less two standard errors of an accuracy measured on n slices (40 slices measure 0.95 give
+    or take 0.03: a small span must not retrain a good judge on the luck of a few clips)."""
+    return REUSE_SHARE * own_accuracy - 2 * (own_accuracy * (1 - own_accuracy) / num_clips) ** 0.5
+
+
+def reuse_judge(cache_dir: str, label_names: list, sample_rate: int, eval_audio, eval_labels):
+    """An earlier span's judge when it still classifies this span's held-out slices about as well as it
+    did its own (reuse_threshold; same labels and rate): new spans of the same kind of audio cost
+    a few seconds of scoring instead of a judge's training. None when there is none or it fell short."""
+    import numpy as np
+    if len(eval_labels) < MIN_REUSE_CHECK_CLIPS:
+        return None
+    newest = _newest_cached_judge(cache_dir, label_names, sample_rate)
+    if newest is None:
+        return None
+    key, judge = newest
+    accuracy = float(np.mean(np.argmax(judge.predict(eval_audio)[0], axis=1) == eval_labels))
+    own = judge.info.get("trained_eval_accuracy", judge.eval_accuracy)
+    if accuracy < reuse_threshold(own, len(eval_labels)):
+        log.info("judge: %s scores %.3f on this span (%.3f on its own): training a new one", key, accuracy, own)
+        return None
+    log.info("judge: reusing %s, %.3f on this span's %d held-out slices (%.3f on its own)", key, accuracy,
+             len(eval_labels), own)
+    judge.info.update({"reused_from": judge.info.get("reused_from", key), "trained_eval_accuracy": own,
+                       "eval_accuracy": accuracy, "num_eval": int(len(eval_labels))})
+    return judge
+
+
 def load_or_train_judge(examples_uri: str, cfg, cache_dir: str, epochs: int = 30):
-    """The judge of these examples (from the cache, or trained and cached); None when unlabelled."""
+    """The judge of these examples (from the cache, an earlier span's that still judges them well,
+    or trained and cached); None when unlabelled."""
     import tensorflow as tf
     from models.judge import INFO_FILE, Judge, load_or_train
     cached = os.path.join(cache_dir, examples_fingerprint(examples_uri)) if cache_dir else ""
@@ -62,11 +120,15 @@ def load_or_train_judge(examples_uri: str, cfg, cache_dir: str, epochs: int = 30
     if len(label_names) < 2 or len(set(train_labels[labelled].tolist())) < 2:
         log.info("judge: the data has fewer than two labels; metrics use label-free embeddings")
         return None
-    if eval_labelled.sum() < 2:  # tiny data: check on the train split rather than nothing
-        eval_audio, eval_labels, eval_labelled = train_audio, train_labels, labelled
-    log.info("judge: training on %d labelled slices, %d labels", labelled.sum(), len(label_names))
-    judge = load_or_train("", train_audio[labelled], train_labels[labelled], eval_audio[eval_labelled],
-                          eval_labels[eval_labelled], cfg.sample_rate, label_names, epochs, cfg.seed)
+    judge = cache_dir and reuse_judge(cache_dir, label_names, cfg.sample_rate, eval_audio[eval_labelled],
+                                      eval_labels[eval_labelled])
+    if not judge:
+        if eval_labelled.sum() < 2:  # tiny data: check on the train split rather than nothing
+            eval_audio, eval_labels, eval_labelled = train_audio, train_labels, labelled
+        log.info("judge: training on %d labelled slices, %d labels", labelled.sum(), len(label_names))
+        judge = load_or_train("", train_audio[labelled], train_labels[labelled], eval_audio[eval_labelled],
+                              eval_labels[eval_labelled], cfg.sample_rate, label_names, epochs, cfg.seed)
+        judge.info["judge_version"] = JUDGE_VERSION
     if cached:  # readers look for INFO_FILE, written last: a cached judge is whole or not there
         with local_folder(cached, last=INFO_FILE) as folder:
             judge.save(folder)

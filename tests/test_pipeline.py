@@ -118,6 +118,34 @@ def test_blessing_refuses_a_worse_candidate_and_accepts_an_equal_one(tmp_path):
     assert "inception_score" in first["candidate"]  # the data is labelled
 
 
+def test_a_new_span_reuses_the_last_judge_while_it_still_judges_well(tmp_path):
+    """New audio of a kind already judged costs a check, not a training; audio the judge cannot
+    classify (here the class names moved to other drums) gets a new judge."""
+    from components.audio_example_gen import run_standalone
+    from components.judge import load_or_train_judge, reuse_threshold
+    from models.config import IngestConfig
+    cfg, cache = tiny_config(), str(tmp_path / "judges")
+
+    def span(name, seed, rename=None):
+        make_demo_data(str(tmp_path / name), files_per_class=16, seed=seed)
+        for old, new in (rename or {}).items():
+            os.rename(tmp_path / name / old, tmp_path / name / f"_{new}")
+        for moved in [d for d in os.listdir(tmp_path / name) if d.startswith("_")]:
+            os.rename(tmp_path / name / moved, tmp_path / name / moved[1:])
+        run_standalone(str(tmp_path / name), str(tmp_path / name / "out"), cfg, IngestConfig(eval_percent=50))
+        return str(tmp_path / name / "out" / "examples")
+
+    first = load_or_train_judge(span("span-1", 0), cfg, cache, epochs=8)
+    assert "reused_from" not in first.info and first.eval_accuracy >= 0.9
+    second = load_or_train_judge(span("span-2", 1), cfg, cache, epochs=8)
+    assert second.info["reused_from"] and second.info["trained_eval_accuracy"] == first.eval_accuracy
+    assert second.eval_accuracy >= reuse_threshold(first.eval_accuracy, 40) and second.info["num_eval"] == 40
+    assert len(os.listdir(cache)) == 2  # the reused judge is span 2's judge from now on
+    names = sorted(first.label_names)
+    swapped = load_or_train_judge(span("span-3", 2, dict(zip(names, names[1:] + names[:1]))), cfg, cache, epochs=8)
+    assert "reused_from" not in swapped.info and swapped.info["label_names"] == first.label_names
+
+
 def test_a_failed_serving_check_blocks_the_push(tmp_path):
     """A real TFX run: a model that loads but fails its requests is not pushed."""
     from tfx import v1 as tfx
