@@ -3,10 +3,11 @@
 The judge is cached under <cache_dir>/<key>, where the key is a fingerprint of the
 examples' files: a re-run of the same data reuses it. A new span first tries the
 newest cached judge with the same label names and rate: if it classifies the new
-span's held-out slices about as well as its own (reuse_threshold), it is the new span's judge
-too (its accuracy there becomes its eval_accuracy); else a new judge is trained. So a
-schedule that adds audio of a kind already judged pays seconds, not a training. The Trainer (evaluation during training) and the
-Evaluator find the same judge, so every score of a span comes from one judge.
+span's slices (all new to it) about as well as its own held-out ones (reuse_threshold),
+it is the new span's judge too, with its accuracy there as its eval_accuracy; else a
+new judge is trained. So a schedule that adds audio of a kind already judged pays
+seconds, not a training. The Trainer (evaluation during training) and the Evaluator
+find the same judge, so every score of a span comes from one judge.
 Unlabelled data (fewer than two labels) gets no judge: an empty artifact, and the
 metrics fall back on label-free embeddings (models.quality).
 """
@@ -28,10 +29,11 @@ log = logging.getLogger(__name__)
 JUDGE_VERSION = "1"  # bump when models.judge changes, so cached judges are retrained
 MAX_TRAIN_CLIPS = 8192
 MAX_EVAL_CLIPS = 2048
-# An earlier span's judge is reused while it classifies the new span's held-out slices at this share of
-# its own accuracy; checked only on at least MIN_REUSE_CHECK_CLIPS labelled held-out slices.
+# An earlier span's judge is reused while it classifies the new span's slices at this share of its own
+# accuracy (less the measurement's noise); checked on at least MIN_ and at most REUSE_CHECK_CLIPS slices.
 REUSE_SHARE = 0.95
 MIN_REUSE_CHECK_CLIPS = 20
+REUSE_CHECK_CLIPS = 1024
 
 
 def examples_fingerprint(examples_uri: str) -> str:
@@ -82,32 +84,34 @@ def reuse_threshold(own_accuracy: float, num_clips: int) -> float:
     return REUSE_SHARE * own_accuracy - 2 * (own_accuracy * (1 - own_accuracy) / num_clips) ** 0.5
 
 
-def reuse_judge(cache_dir: str, label_names: list, sample_rate: int, eval_audio, eval_labels):
-    """An earlier span's judge when it still classifies this span's held-out slices about as well as it
-    did its own (reuse_threshold; same labels and rate): new spans of the same kind of audio cost
-    a few seconds of scoring instead of a judge's training. None when there is none or it fell short."""
+def reuse_judge(cache_dir: str, label_names: list, sample_rate: int, audio, labels):
+    """An earlier span's judge when it still classifies this span's slices about as well as it did
+    its own held-out ones (reuse_threshold; same labels and rate). Every slice of a new span is new
+    to that judge, train split included, so all of them (up to REUSE_CHECK_CLIPS) check it. New spans
+    of the same kind of audio cost seconds of scoring instead of a training. None: train a new one."""
     import numpy as np
-    if len(eval_labels) < MIN_REUSE_CHECK_CLIPS:
+    if len(labels) < MIN_REUSE_CHECK_CLIPS:
         return None
     newest = _newest_cached_judge(cache_dir, label_names, sample_rate)
     if newest is None:
         return None
     key, judge = newest
-    accuracy = float(np.mean(np.argmax(judge.predict(eval_audio)[0], axis=1) == eval_labels))
+    pick = np.random.RandomState(0).permutation(len(labels))[:REUSE_CHECK_CLIPS]
+    accuracy = float(np.mean(np.argmax(judge.predict(audio[pick])[0], axis=1) == labels[pick]))
     own = judge.info.get("trained_eval_accuracy", judge.eval_accuracy)
-    if accuracy < reuse_threshold(own, len(eval_labels)):
+    if accuracy < reuse_threshold(own, len(pick)):
         log.info("judge: %s scores %.3f on this span (%.3f on its own): training a new one", key, accuracy, own)
         return None
-    log.info("judge: reusing %s, %.3f on this span's %d held-out slices (%.3f on its own)", key, accuracy,
-             len(eval_labels), own)
+    log.info("judge: reusing %s, %.3f on %d slices of this span (%.3f on its own)", key, accuracy, len(pick), own)
     judge.info.update({"reused_from": judge.info.get("reused_from", key), "trained_eval_accuracy": own,
-                       "eval_accuracy": accuracy, "num_eval": int(len(eval_labels))})
+                       "eval_accuracy": accuracy, "num_eval": int(len(pick))})
     return judge
 
 
 def load_or_train_judge(examples_uri: str, cfg, cache_dir: str, epochs: int = 30):
     """The judge of these examples (from the cache, an earlier span's that still judges them well,
     or trained and cached); None when unlabelled."""
+    import numpy as np
     import tensorflow as tf
     from models.judge import INFO_FILE, Judge, load_or_train
     cached = os.path.join(cache_dir, examples_fingerprint(examples_uri)) if cache_dir else ""
@@ -120,8 +124,9 @@ def load_or_train_judge(examples_uri: str, cfg, cache_dir: str, epochs: int = 30
     if len(label_names) < 2 or len(set(train_labels[labelled].tolist())) < 2:
         log.info("judge: the data has fewer than two labels; metrics use label-free embeddings")
         return None
-    judge = cache_dir and reuse_judge(cache_dir, label_names, cfg.sample_rate, eval_audio[eval_labelled],
-                                      eval_labels[eval_labelled])
+    judge = cache_dir and reuse_judge(cache_dir, label_names, cfg.sample_rate,
+                                      np.concatenate([eval_audio[eval_labelled], train_audio[labelled]]),
+                                      np.concatenate([eval_labels[eval_labelled], train_labels[labelled]]))
     if not judge:
         if eval_labelled.sum() < 2:  # tiny data: check on the train split rather than nothing
             eval_audio, eval_labels, eval_labelled = train_audio, train_labels, labelled
