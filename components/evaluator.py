@@ -43,9 +43,12 @@ def build_reference(examples_uri: str, cfg, judge=None):
     """The real audio of the examples, embedded under the judge (if there is one)."""
     from models.data import read_split
     from models.quality import QualityReference
-    real_train, train_labels, _ = read_split(examples_uri, "train", cfg, REAL_CLIPS)
-    real_eval, eval_labels, _ = read_split(examples_uri, "eval", cfg, REAL_CLIPS)
-    return QualityReference(real_train, real_eval, cfg.sample_rate, judge, train_labels, eval_labels)
+    from components.judge import label_names_by_index
+    real_train, train_labels, train_names = read_split(examples_uri, "train", cfg, REAL_CLIPS)
+    real_eval, eval_labels, eval_names = read_split(examples_uri, "eval", cfg, REAL_CLIPS)
+    # The span's labels by name: the judge may be an earlier span's, with more classes.
+    return QualityReference(real_train, real_eval, cfg.sample_rate, judge, train_labels, eval_labels,
+                            label_names=label_names_by_index({**eval_names, **train_names}))
 
 
 def bless(scored: dict, has_baseline: bool, max_silent_fraction: float, max_clipped_fraction: float,

@@ -2,11 +2,11 @@
 
 The judge is cached under <cache_dir>/<key>, where the key is a fingerprint of the
 examples' files: a re-run of the same data reuses it. A new span first tries the
-newest cached judge with the same label names and rate: if it classifies the new
-span's slices (all new to it) about as well as its own held-out ones (reuse_threshold),
-it is the new span's judge too, with its accuracy there as its eval_accuracy; else a
-new judge is trained. So a schedule that adds audio of a kind already judged pays
-seconds, not a training. The Trainer (evaluation during training) and the Evaluator
+newest cached judge that knows the span's label names (the same or more) at the same
+rate: if it classifies the new span's slices (all new to it) about as well as its own
+held-out ones (reuse_threshold), it is the new span's judge too, with its accuracy
+there as its eval_accuracy; else a new judge is trained. So a schedule that adds
+audio of a kind already judged pays seconds, not a training. The Trainer (evaluation during training) and the Evaluator
 find the same judge, so every score of a span comes from one judge.
 Unlabelled data (fewer than two labels) gets no judge: an empty artifact, and the
 metrics fall back on label-free embeddings (models.quality).
@@ -51,14 +51,17 @@ def read_labelled_data(examples_uri: str, cfg):
     from models.data import read_split
     train_audio, train_labels, train_names = read_split(examples_uri, "train", cfg, MAX_TRAIN_CLIPS)
     eval_audio, eval_labels, eval_names = read_split(examples_uri, "eval", cfg, MAX_EVAL_CLIPS)
-    names = {**eval_names, **train_names}
-    names.pop(-1, None)
-    label_names = [names.get(i, str(i)) for i in range(max(names) + 1)] if names else []
-    return train_audio, train_labels, eval_audio, eval_labels, label_names
+    return train_audio, train_labels, eval_audio, eval_labels, label_names_by_index({**eval_names, **train_names})
+
+
+def label_names_by_index(names: dict) -> list:
+    """{label index: name} as read from a span's examples -> the span's names in index order."""
+    names = {index: name for index, name in names.items() if index >= 0}
+    return [names.get(i, str(i)) for i in range(max(names) + 1)] if names else []
 
 
 def _newest_cached_judge(cache_dir: str, label_names: list, sample_rate: int):
-    """(key, judge) of the newest judge in the cache with these label names and rate, or None."""
+    """(key, judge) of the newest judge in the cache that knows all these label names, at this rate."""
     import tensorflow as tf
     from models.judge import INFO_FILE, Judge
     found = []
@@ -67,7 +70,7 @@ def _newest_cached_judge(cache_dir: str, label_names: list, sample_rate: int):
         if tf.io.gfile.exists(info_path):
             with tf.io.gfile.GFile(info_path) as f:
                 info = json.load(f)
-            if (info.get("judge_version") == JUDGE_VERSION and info["label_names"] == label_names
+            if (info.get("judge_version") == JUDGE_VERSION and set(label_names) <= set(info["label_names"])
                     and info["sample_rate"] == sample_rate):
                 found.append((tf.io.gfile.stat(info_path).mtime_nsec, key.rstrip("/")))
     if not found:
@@ -77,19 +80,22 @@ def _newest_cached_judge(cache_dir: str, label_names: list, sample_rate: int):
         return key, Judge.load(folder)
 
 
-def reuse_threshold(own_accuracy: float, num_clips: int) -> float:
-    """The accuracy on a new span's n held-out slices below which a judge is retrained: REUSE_SHARE of
-    its own, less two standard errors of an accuracy measured on n slices (40 slices measure 0.95 give
-    or take 0.03: a small span must not retrain a good judge on the luck of a few clips)."""
-    return REUSE_SHARE * own_accuracy - 2 * (own_accuracy * (1 - own_accuracy) / num_clips) ** 0.5
+def reuse_threshold(own_accuracy: float, own_clips: int, new_clips: int) -> float:
+    """The accuracy on a new span's slices below which a judge is retrained: REUSE_SHARE of its own,
+    less two standard errors of the difference of two accuracies measured on own_clips and new_clips
+    slices (with add-one smoothing, so that 30 of 30 right is not taken for certainty): a small span
+    must not retrain a good judge on the luck of a few clips."""
+    p = (own_accuracy * own_clips + 1) / (own_clips + 2)
+    return REUSE_SHARE * own_accuracy - 2 * (p * (1 - p) * (1 / max(own_clips, 1) + 1 / new_clips)) ** 0.5
 
 
 def reuse_judge(cache_dir: str, label_names: list, sample_rate: int, audio, labels):
     """An earlier span's judge when it still classifies this span's slices about as well as it did
-    its own held-out ones (reuse_threshold; same labels and rate). Every slice of a new span is new
+    its own held-out ones (reuse_threshold; it knows every label of the span, at its rate). Every slice of a new span is new
     to that judge, train split included, so all of them (up to REUSE_CHECK_CLIPS) check it. New spans
     of the same kind of audio cost seconds of scoring instead of a training. None: train a new one."""
     import numpy as np
+    from models.quality import judge_indices
     if len(labels) < MIN_REUSE_CHECK_CLIPS:
         return None
     newest = _newest_cached_judge(cache_dir, label_names, sample_rate)
@@ -97,14 +103,16 @@ def reuse_judge(cache_dir: str, label_names: list, sample_rate: int, audio, labe
         return None
     key, judge = newest
     pick = np.random.RandomState(0).permutation(len(labels))[:REUSE_CHECK_CLIPS]
-    accuracy = float(np.mean(np.argmax(judge.predict(audio[pick])[0], axis=1) == labels[pick]))
+    wanted = judge_indices(labels[pick], label_names, judge.label_names)  # its classes may be more
+    accuracy = float(np.mean(np.argmax(judge.predict(audio[pick])[0], axis=1) == wanted))
     own = judge.info.get("trained_eval_accuracy", judge.eval_accuracy)
-    if accuracy < reuse_threshold(own, len(pick)):
+    own_clips = judge.info.get("trained_num_eval", judge.info["num_eval"])
+    if accuracy < reuse_threshold(own, own_clips, len(pick)):
         log.info("judge: %s scores %.3f on this span (%.3f on its own): training a new one", key, accuracy, own)
         return None
     log.info("judge: reusing %s, %.3f on %d slices of this span (%.3f on its own)", key, accuracy, len(pick), own)
     judge.info.update({"reused_from": judge.info.get("reused_from", key), "trained_eval_accuracy": own,
-                       "eval_accuracy": accuracy, "num_eval": int(len(pick))})
+                       "trained_num_eval": own_clips, "eval_accuracy": accuracy, "num_eval": int(len(pick))})
     return judge
 
 

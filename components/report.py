@@ -150,8 +150,12 @@ def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: d
     from models.selection import HISTORY_FILE
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(os.path.join(out_dir, MEDIA))
+    from models.export import exported_config
     audio, labels = sample_clips(model_dir, 64, seed=3)
     label_names = reference.judge.label_names if reference.judge is not None else []
+    # Each set of labels by its own names: the model's, the span's, the judge's may differ.
+    model_names = exported_config(model_dir).label_names or label_names
+    real_names = reference.label_names or label_names
     sections = [f"<h1>{html.escape(title)}</h1>"]
     if "blessed" in metrics:
         verdict = "BLESSED" if metrics["blessed"] else "NOT BLESSED"
@@ -173,13 +177,13 @@ def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: d
         note = f" Best: step {best['step']} ({html.escape(best['reason'])})." if best.get("step") is not None else ""
         sections.append(f"<h2>During training</h2><p>{len(history)} evaluations.{note}</p>"
                         f'<img alt="metric curves" src="{plot_curves(history, out_dir)}">')
-    players_audio, players_labels = _pick_players(audio, labels, len(label_names))
-    spectrograms = plot_spectrograms(_one_per_class(reference.real_train, reference.train_labels, label_names),
-                                     _one_per_class(audio, labels, label_names), reference.sample_rate, out_dir)
+    players_audio, players_labels = _pick_players(audio, labels, len(model_names))
+    spectrograms = plot_spectrograms(_one_per_class(reference.real_train, reference.train_labels, real_names),
+                                     _one_per_class(audio, labels, model_names), reference.sample_rate, out_dir)
     sections.append(f'<h2>Spectrograms</h2><p>One clip per class, real above generated: linear frequency, 0 to '
                     f'{reference.sample_rate / 2000:g} kHz, one colour scale ({SPECTROGRAM_DB_RANGE[0]} to '
                     f'{SPECTROGRAM_DB_RANGE[1]} dB) for all.</p><img alt="spectrograms" src="{spectrograms}">')
-    sections.append("<h2>Listen</h2>" + _players(out_dir, players_audio, players_labels, reference, label_names))
+    sections.append("<h2>Listen</h2>" + _players(out_dir, players_audio, players_labels, reference, model_names))
     if reference.judge is not None:
         confusion = [plot_confusion(reference.judge.info["confusion"], label_names, "judge on real eval audio",
                                     "confusion_real.png", out_dir)]

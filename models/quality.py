@@ -105,10 +105,11 @@ class QualityReference:
 
     def __init__(self, real_train: np.ndarray, real_eval: np.ndarray, sample_rate: int, judge=None,
                  train_labels: Optional[np.ndarray] = None, eval_labels: Optional[np.ndarray] = None,
-                 ndb_bins: int = 50):
+                 ndb_bins: int = 50, label_names: Sequence[str] = ()):
+        """label_names: what the real labels index (a span's vocabulary), when not the judge's own."""
         if len(real_train) < 2:
             raise DataError(f"need at least 2 real train clips to evaluate, got {len(real_train)}")
-        self.judge, self.sample_rate = judge, sample_rate
+        self.judge, self.sample_rate, self.label_names = judge, sample_rate, list(label_names)
         self.real_eval = real_eval if len(real_eval) >= 2 else real_train
         self.eval_labels = eval_labels if len(real_eval) >= 2 else train_labels
         self.real_train, self.train_labels = real_train, train_labels
@@ -184,7 +185,8 @@ class QualityReference:
             if num_clips and len(clips) > num_clips:
                 keep = np.random.RandomState(0).choice(len(clips), num_clips, replace=False)
                 clips, labels = clips[keep], (labels[keep] if labels is not None else None)
-            out[name] = self.score(clips, labels if self.judge is not None else None, nearest=name != "real_train")
+            out[name] = self.score(clips, labels if self.judge is not None else None, nearest=name != "real_train",
+                                   label_names=self.label_names)
         return out
 
 

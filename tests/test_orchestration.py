@@ -131,6 +131,9 @@ def test_the_demo_workflow_pushes_two_versions_and_synthesises_each_class_over_g
     lines = []
     summary = run_demo(str(tmp_path / "demo"), steps=2, model_size=4, files_per_class=3,
                        run_pipeline=lambda cfg: run_local(cfg, out=lambda line: None), say=lines.append)
-    assert lines[0].startswith("recipe paper")
+    assert lines[0].startswith("recipe paper") and lines[0].endswith("(with the config's model options over it)")
     assert sorted(os.listdir(summary["serving_model_base"])) == ["1", "2"]
+    from models.export import exported_config
+    pushed = exported_config(os.path.join(summary["serving_model_base"], "2"))
+    assert (pushed.aux_classifier, pushed.label_film, pushed.upsample) == (1.0, True, "nn")  # the demo's label path
     assert sorted(os.listdir(summary["generated"])) == sorted(f"{name}_0.wav" for name in CLASSES)

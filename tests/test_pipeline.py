@@ -1,6 +1,7 @@
 """The whole TFX pipeline on LocalDagRunner: push, warm start, blessing, faults."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -126,8 +127,10 @@ def test_a_new_span_reuses_the_last_judge_while_it_still_judges_well(tmp_path):
     from models.config import IngestConfig
     cfg, cache = tiny_config(), str(tmp_path / "judges")
 
-    def span(name, seed, rename=None):
+    def span(name, seed, rename=None, drop=()):
         make_demo_data(str(tmp_path / name), files_per_class=16, seed=seed)
+        for kind in drop:
+            shutil.rmtree(tmp_path / name / kind)
         for old, new in (rename or {}).items():
             os.rename(tmp_path / name / old, tmp_path / name / f"_{new}")
         for moved in [d for d in os.listdir(tmp_path / name) if d.startswith("_")]:
@@ -139,8 +142,11 @@ def test_a_new_span_reuses_the_last_judge_while_it_still_judges_well(tmp_path):
     assert "reused_from" not in first.info and first.eval_accuracy >= 0.9
     second = load_or_train_judge(span("span-2", 1), cfg, cache, epochs=8)
     assert second.info["reused_from"] and second.info["trained_eval_accuracy"] == first.eval_accuracy
-    assert second.eval_accuracy >= reuse_threshold(first.eval_accuracy, 80) and second.info["num_eval"] == 80
+    assert second.eval_accuracy >= reuse_threshold(first.eval_accuracy, first.info["num_eval"], 80)
+    assert second.info["num_eval"] == 80 and second.info["trained_num_eval"] == first.info["num_eval"]
     assert len(os.listdir(cache)) == 2  # the reused judge is span 2's judge from now on
+    fewer = load_or_train_judge(span("span-4", 3, drop=["hat"]), cfg, cache, epochs=8)  # no "hat" this time
+    assert fewer.info["reused_from"] and fewer.label_names == first.label_names  # a judge of all five
     names = sorted(first.label_names)
     swapped = load_or_train_judge(span("span-3", 2, dict(zip(names, names[1:] + names[:1]))), cfg, cache, epochs=8)
     assert "reused_from" not in swapped.info and swapped.info["label_names"] == first.label_names
