@@ -6,8 +6,9 @@ newest cached judge that knows the span's label names (the same or more) at the 
 rate: if it classifies the new span's slices (all new to it) about as well as its own
 held-out ones (reuse_threshold), it is the new span's judge too, with its accuracy
 there as its eval_accuracy; else a new judge is trained. So a schedule that adds
-audio of a kind already judged pays seconds, not a training. The Trainer (evaluation during training) and the Evaluator
-find the same judge, so every score of a span comes from one judge.
+audio of a kind already judged pays seconds, not a training. The Trainer (evaluation
+during training) and the Evaluator find the same judge, so every score of a span
+comes from one judge.
 Unlabelled data (fewer than two labels) gets no judge: an empty artifact, and the
 metrics fall back on label-free embeddings (models.quality).
 """
@@ -90,10 +91,10 @@ def reuse_threshold(own_accuracy: float, own_clips: int, new_clips: int) -> floa
 
 
 def reuse_judge(cache_dir: str, label_names: list, sample_rate: int, audio, labels):
-    """An earlier span's judge when it still classifies this span's slices about as well as it did
-    its own held-out ones (reuse_threshold; it knows every label of the span, at its rate). Every slice of a new span is new
-    to that judge, train split included, so all of them (up to REUSE_CHECK_CLIPS) check it. New spans
-    of the same kind of audio cost seconds of scoring instead of a training. None: train a new one."""
+    """An earlier span's judge (one that knows every label of the span, at its rate) when it still
+    classifies this span's slices about as well as it did its own held-out ones (reuse_threshold).
+    Every slice of a new span is new to that judge, train split included, so all of them (up to
+    REUSE_CHECK_CLIPS) check it. None: train a new one."""
     import numpy as np
     from models.quality import judge_indices
     if len(labels) < MIN_REUSE_CHECK_CLIPS:

@@ -147,10 +147,10 @@ def _pick_players(audio, labels, num_classes: int):
 def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: dict, run_dir: str = "") -> str:
     """Writes <out_dir>/index.html and its media; returns the page's path."""
     from models.generate import sample_clips
+    from models.export import exported_config
     from models.selection import HISTORY_FILE
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(os.path.join(out_dir, MEDIA))
-    from models.export import exported_config
     audio, labels = sample_clips(model_dir, 64, seed=3)
     label_names = reference.judge.label_names if reference.judge is not None else []
     # Each set of labels by its own names: the model's, the span's, the judge's may differ.
