@@ -90,7 +90,7 @@ def run_fn(fn_args):
             f.write(json.dumps({"spans": sorted(spans), "train_files": len(files)}))
     if trainer.current_step == 0:
         warm_start(trainer, custom.get("warm_start_base", ""))
-    reference = None
+    judge = reference = None
     if cfg.eval_every_steps:
         from components.evaluator import build_reference
         from components.judge import load_or_train_judge
@@ -99,7 +99,7 @@ def run_fn(fn_args):
     trainer.fit(tfrecord_dataset(files, cfg), export=False, reference=reference)
     # Every worker exports (saving may be a collective); only the chief's goes to the model artifact.
     serving_dir = fn_args.serving_model_dir if trainer.is_chief else os.path.join(trainer.write_dir, "serving")
-    export_generator(trainer.sampler, cfg, serving_dir)
+    export_generator(trainer.sampler, cfg, serving_dir, judge=judge)  # the judge: for search by example
     # The served weights (the average, when there is one) are what the next run warm-starts from.
     tf.train.Checkpoint(generator=trainer.sampler, discriminator=trainer.discriminator).write(
         os.path.join(serving_dir, WARM_START_CHECKPOINT))

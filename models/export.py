@@ -8,7 +8,8 @@ Signatures:
                    (models with class names; the name, or an index written as digits)
   serving_wav:     as serving_default -> wav_bytes string [batch]: each clip a 16-bit WAV file
   search:          target float32 [1, samples, channels], count int32 [], seed int64 [] (+ label int32 [])
-                   -> z, audio, distance [count], best first (models/search.py: `count` starts)
+                   -> z, audio, distance [count], best first (models/search.py: `count` starts),
+                   and the distance's parts: spectral_distance (+ judge_distance, exported with a judge)
                    (TF Serving's JSON carries *_bytes outputs as {"b64": ...}: 4x smaller, no float parsing)
 audio is float32 [batch, slice_len, channels] in [-1, 1]. sample_rate and num_classes
 (int32 scalars) tell a remote client how to play the audio and which labels exist. The config travels as
@@ -17,6 +18,7 @@ and warm-up requests as assets.extra/.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -35,6 +37,7 @@ SAMPLE_BY_NAME_SIGNATURE = "sample_by_name"
 WAV_SIGNATURE = "serving_wav"
 SEARCH_SIGNATURE = "search"
 LABELS_ASSET = "labels.txt"
+log = logging.getLogger(__name__)
 
 
 def sample_latents(count, seed, latent_dim):
@@ -75,9 +78,10 @@ def name_to_index(label_name, cfg: WaveGANConfig):
 class ServingModule(tf.Module):
     """Holds the generator and the exported functions (built for this config's inputs)."""
 
-    def __init__(self, generator, cfg: WaveGANConfig, config_path: str, labels_path: str = ""):
+    def __init__(self, generator, cfg: WaveGANConfig, config_path: str, labels_path: str = "", judge=None):
         super().__init__()
         self.generator = generator
+        self.judge = judge  # the judge's Keras model: search by example also compares its embeddings
         self.config_asset = tf.saved_model.Asset(config_path)
         latent = tf.TensorSpec([None, cfg.latent_dim], tf.float32, name="z")
         count = tf.TensorSpec([], tf.int32, name="count")
@@ -128,11 +132,15 @@ class ServingModule(tf.Module):
 
     def _search(self, target, count, seed, cfg, label=None):
         """Search by example (models/search.py), from `count` starts drawn like sample's."""
-        from models.search import fit_target, search
+        from models.judge import log_mel_tensor
+        from models.search import distance_parts, fit_target, search
         labels = None if label is None else self._check_labels(tf.fill([count], label), cfg)
-        z, audio, distance = search(lambda z: self.generator(z, labels, training=False),
-                                    fit_target(target[0], cfg.slice_len), sample_latents(count, seed, cfg.latent_dim))
-        return {"z": z, "audio": audio, "distance": distance}
+        embed = None if self.judge is None else (
+            lambda mono: self.judge(log_mel_tensor(mono, cfg.sample_rate), training=False)[1])
+        z, audio, distances = search(lambda z: self.generator(z, labels, training=False),
+                                     fit_target(target[0], cfg.slice_len), sample_latents(count, seed, cfg.latent_dim),
+                                     distance_parts(embed))
+        return {"z": z, "audio": audio, **distances}
 
     @staticmethod
     def _check_labels(label, cfg):
@@ -187,8 +195,10 @@ def _float32_copy(generator, cfg: WaveGANConfig):
     return copy
 
 
-def export_generator(generator, cfg: WaveGANConfig, export_dir: str, model_name: str = "wavegan") -> str:
-    """Writes the SavedModel to export_dir atomically (a half-written model is never seen)."""
+def export_generator(generator, cfg: WaveGANConfig, export_dir: str, model_name: str = "wavegan",
+                     judge=None) -> str:
+    """Writes the SavedModel to export_dir atomically (a half-written model is never seen). With the
+    data's judge (models.judge.Judge, at the model's rate), search by example also uses its ear."""
     if cfg.precision != "float32":
         cfg = cfg.replace(precision="float32")
         generator = _float32_copy(generator, cfg)
@@ -202,7 +212,7 @@ def export_generator(generator, cfg: WaveGANConfig, export_dir: str, model_name:
         labels_path = os.path.join(staging, LABELS_ASSET)
         with open(labels_path, "w", encoding="utf-8") as f:
             f.write("".join(f"{name}\n" for name in cfg.label_names))
-        module = ServingModule(generator, cfg, config_path, labels_path)
+        module = ServingModule(generator, cfg, config_path, labels_path, _judge_model(judge, cfg))
         model_dir = os.path.join(staging, "model")
         tf.saved_model.save(module, model_dir, signatures=signatures_of(module))
         extra = os.path.join(model_dir, "assets.extra")
@@ -221,6 +231,16 @@ def export_generator(generator, cfg: WaveGANConfig, export_dir: str, model_name:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return export_dir
+
+
+def _judge_model(judge, cfg: WaveGANConfig):
+    if judge is None:
+        return None
+    if judge.info["sample_rate"] != cfg.sample_rate:
+        log.warning("search by example without the judge: it hears %d Hz, the model makes %d Hz",
+                    judge.info["sample_rate"], cfg.sample_rate)
+        return None
+    return judge.model
 
 
 class ModelDirError(WaveGANError, ValueError):

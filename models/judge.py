@@ -31,19 +31,26 @@ KIND = "cnn-log-mel"
 MIN_STEPS_PER_EPOCH = 20
 
 
+def log_mel_tensor(mono, sample_rate: int):
+    """[n, samples] float32 -> [n, frames, N_MELS, 1] log-mel, in TensorFlow ops so a SavedModel
+    can carry it and a gradient flows through it (search by example). The power is re² + im²,
+    whose gradient stays finite at silence where |x|'s does not."""
+    weights = tf.signal.linear_to_mel_weight_matrix(N_MELS, N_FFT // 2 + 1, sample_rate, 20.0, sample_rate / 2)
+    stft = tf.signal.stft(mono, N_FFT, HOP, N_FFT, pad_end=True)
+    power = tf.square(tf.math.real(stft)) + tf.square(tf.math.imag(stft))
+    return tf.math.log(tf.tensordot(power, weights, 1) + 1e-6)[..., None]
+
+
 def log_mel(clips: np.ndarray, sample_rate: int, batch: int = 256) -> np.ndarray:
     """[n, samples(, ch)] audio -> [n, frames, N_MELS, 1] log-mel (mono mix)."""
     mono = clips.mean(axis=-1) if clips.ndim == 3 else clips
     mono = np.nan_to_num(mono.astype(np.float32))
-    weights = tf.signal.linear_to_mel_weight_matrix(N_MELS, N_FFT // 2 + 1, sample_rate, 20.0, sample_rate / 2)
     out = []
     for start in range(0, len(mono), batch):
-        stft = tf.signal.stft(mono[start:start + batch], N_FFT, HOP, N_FFT, pad_end=True)
-        mel = tf.tensordot(tf.square(tf.abs(stft)), weights, 1)
-        out.append(tf.math.log(mel + 1e-6).numpy())
+        out.append(log_mel_tensor(mono[start:start + batch], sample_rate).numpy())
     if not out:
         return np.zeros([0, 1, N_MELS, 1], np.float32)
-    return np.concatenate(out)[..., None]
+    return np.concatenate(out)
 
 
 def _build_cnn(num_classes: int, mean: float, std: float):

@@ -2,7 +2,8 @@
 
 GAN inversion by gradient descent on z from several random starts, against a
 multi-resolution log-magnitude STFT distance of level-normalised clips (the level of a
-user's recording says nothing about which sound it is). z = tanh(w) keeps every step
+user's recording says nothing about which sound it is), plus, when the model carries the
+data's judge, the distance between the judge's embeddings (what it hears as the same sound). z = tanh(w) keeps every step
 inside the prior's range [-1, 1]. It is all TensorFlow ops with a fixed number of steps,
 so the export carries it as the `search` signature and TF Serving runs it unchanged.
 """
@@ -19,8 +20,7 @@ SILENCE_RMS = 1e-4
 def _normalised(audio):
     """[n, samples, ch] -> [n, samples] mono at unit RMS."""
     mono = tf.reduce_mean(audio, axis=-1)
-    rms = tf.sqrt(tf.reduce_mean(tf.square(mono), axis=1, keepdims=True))
-    return mono / tf.maximum(rms, SILENCE_RMS)
+    return mono / tf.maximum(_rms(mono), SILENCE_RMS)
 
 
 def spectral_distance(generated, target):
@@ -33,6 +33,33 @@ def spectral_distance(generated, target):
     return total / len(FFT_SIZES)
 
 
+def judge_distance(embed):
+    """distance(generated, target) -> [n]: 1 - cosine similarity of the judge's embeddings, what the
+    judge hears as the same kind of sound (an STFT distance also counts where in time it happens).
+    embed(mono [n, samples]) -> [n, dim]. The target is set to each clip's level first: the judge
+    hears level, a user's recording's level says nothing."""
+    def distance(generated, target):
+        mono, target_mono = tf.reduce_mean(generated, -1), tf.reduce_mean(target, -1)
+        level = tf.stop_gradient(_rms(mono) / tf.maximum(_rms(target_mono), SILENCE_RMS))
+        a, b = embed(mono), embed(target_mono * level)
+        norms = tf.norm(a, axis=-1) * tf.norm(b, axis=-1)
+        return 1.0 - tf.reduce_sum(a * b, axis=-1) / tf.maximum(norms, 1e-6)
+    return distance
+
+
+def _rms(mono):
+    return tf.sqrt(tf.reduce_mean(tf.square(mono), axis=1, keepdims=True))
+
+
+def distance_parts(judge_embed=None) -> dict:
+    """The search distance's parts by name: the STFT distance, and the judge's when the model carries
+    one. They count equally: each is about 1 between unrelated clips and 0 for the same clip."""
+    parts = {"spectral_distance": spectral_distance}
+    if judge_embed is not None:
+        parts["judge_distance"] = judge_distance(judge_embed)
+    return parts
+
+
 def fit_target(target, slice_len: int):
     """[samples, ch] -> [1, slice_len, ch]: cropped or zero-padded at the end; a silent target is an error."""
     target = target[:slice_len]
@@ -43,17 +70,24 @@ def fit_target(target, slice_len: int):
         return tf.identity(target)
 
 
-def search(generate, target, z0, steps: int = SEARCH_STEPS, learning_rate: float = SEARCH_LEARNING_RATE):
-    """(z [n, latent], audio, distance [n]) sorted best first, from starts z0 [n, latent] in (-1, 1).
+def search(generate, target, z0, parts=None, steps: int = SEARCH_STEPS,
+           learning_rate: float = SEARCH_LEARNING_RATE):
+    """(z [n, latent], audio, distances {name: [n]}) sorted best first, from starts z0 [n, latent] in (-1, 1).
 
-    generate(z) -> audio [n, slice_len, ch]; target [1, slice_len, ch]. Adam on w = atanh(z)."""
+    generate(z) -> audio [n, slice_len, ch]; target [1, slice_len, ch]; parts: distance_parts(),
+    whose sum is minimised and returned as "distance". Adam on w = atanh(z)."""
+    parts = parts or distance_parts()
+
+    def total(audio):
+        return tf.add_n([part(audio, target) for part in parts.values()])
+
     w = tf.math.atanh(tf.clip_by_value(z0, -0.999, 0.999))
     m, v = tf.zeros_like(w), tf.zeros_like(w)
 
     def step(i, w, m, v):
         with tf.GradientTape() as tape:
             tape.watch(w)
-            loss = tf.reduce_sum(spectral_distance(generate(tf.tanh(w)), target))
+            loss = tf.reduce_sum(total(generate(tf.tanh(w))))
         grad = tape.gradient(loss, w)
         m = 0.9 * m + 0.1 * grad
         v = 0.999 * v + 0.001 * tf.square(grad)
@@ -64,9 +98,10 @@ def search(generate, target, z0, steps: int = SEARCH_STEPS, learning_rate: float
     _, w, _, _ = tf.while_loop(lambda i, *_: i < steps, step, [tf.constant(0), w, m, v])
     z = tf.tanh(w)
     audio = generate(z)
-    distance = spectral_distance(audio, target)
-    order = tf.argsort(distance)
-    return tf.gather(z, order), tf.gather(audio, order), tf.gather(distance, order)
+    distances = {name: part(audio, target) for name, part in parts.items()}
+    distances["distance"] = tf.add_n(list(distances.values()))
+    order = tf.argsort(distances["distance"])
+    return tf.gather(z, order), tf.gather(audio, order), {k: tf.gather(d, order) for k, d in distances.items()}
 
 
 def variations(z, amount: float, count: int, seed: int):

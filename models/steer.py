@@ -57,8 +57,9 @@ def search_wavs(model_dir: str, target_path: str, out_dir: str, n: int = 8, labe
     found = {k: v.numpy()[:n] for k, v in model.signatures[SEARCH_SIGNATURE](**inputs).items()}
     labels = None if index is None else np.full([n], index)
     matches = _write(out_dir, "match", found["audio"], found["z"], labels, cfg)
-    for match, distance in zip(matches, found["distance"]):
-        match["distance"] = round(float(distance), 4)
+    parts = [k for k in ("distance", "spectral_distance", "judge_distance") if k in found]
+    for i, match in enumerate(matches):
+        match.update({k: round(float(found[k][i]), 4) for k in parts})
     summary = {"target": os.path.abspath(target_path), "note": note, "matches": matches}
     with open(os.path.join(out_dir, "matches.json"), "w") as f:
         json.dump(summary, f, indent=2)

@@ -333,7 +333,7 @@ class Trainer:
         finally:
             self._restore_handlers(previous_handlers)
             writer.flush()
-        self._finish(saved_step, selector is not None, export)
+        self._finish(saved_step, selector is not None, export, getattr(reference, "judge", None))
         return metrics
 
     def _log_progress(self, step: int, start_step: int, elapsed: float, metrics: dict) -> None:
@@ -346,8 +346,9 @@ class Trainer:
         log.info("step %d/%d  %.2f step/s  ETA %s  %s", step, cfg.steps, rate, eta_text,
                  "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 
-    def _finish(self, saved_step: int, selecting: bool, export: bool) -> None:
-        """The last checkpoint, the best one restored (when selecting) and the export."""
+    def _finish(self, saved_step: int, selecting: bool, export: bool, judge=None) -> None:
+        """The last checkpoint, the best one restored (when selecting) and the export (which carries
+        the judge, when there is one, for search by example)."""
         from models.selection import restore_best
         if self.current_step != saved_step:
             self.manager.save(checkpoint_number=self.current_step)
@@ -356,7 +357,7 @@ class Trainer:
             log.info("the export is the best checkpoint: step %d, %s", self.best["step"], self.best["reason"])
         if export:
             from models.export import export_generator
-            export_generator(self.sampler, self.cfg, os.path.join(self.write_dir, EXPORT_DIR))
+            export_generator(self.sampler, self.cfg, os.path.join(self.write_dir, EXPORT_DIR), judge=judge)
             self.close()
 
     def close(self) -> None:

@@ -77,6 +77,7 @@ def test_two_spans_push_two_versions_and_the_second_warm_starts(tmp_path):
     model, _ = load_exported(os.path.join(cfg.serving_model_base, "2"))
     audio = model.signatures["sample"](count=tf.constant(2), seed=tf.constant(0, tf.int64))["audio"]
     assert audio.shape == (2, 16384, 1)
+    assert "judge_distance" in model.signatures["search"].structured_outputs  # the span's judge went with it
 
 
 def _scale_output(generator, factor):

@@ -135,3 +135,37 @@ def test_search_and_latent_errors_are_one_line(model_dir, tmp_path, capsys):
     code, _, err = run(capsys, "search", "--model", model, "--like", tmp_path / "long.wav", "--label", "kick",
                        "--n", "1", "--out", tmp_path / "long")
     assert code == 0 and "matching its first 16384 samples" in err
+
+
+def test_a_model_exported_with_its_judge_searches_with_the_judges_ear_too(tmp_path):
+    """The judge travels in the export: its embedding distance is part of the search distance, is the
+    judge's own (numpy path) cosine distance, and ignores the target's level."""
+    from models.export import export_generator
+    from models.judge import Judge
+    from models.wavegan import Generator
+    from tests.test_quality import tone_data
+    audio, labels = tone_data(6, seed=0)
+    judge = Judge.train(audio, labels, audio, labels, 16000, ["low", "mid", "high"], epochs=1)
+    cfg = tiny_config(num_classes=3, label_names=["low", "mid", "high"])
+    tf.random.set_seed(3)
+    export_generator(Generator(cfg), cfg, str(tmp_path / "1"), judge=judge)
+    model, _ = load_exported(str(tmp_path / "1"))
+    target = audio[7]  # a real "mid" tone burst
+    ask = dict(count=tf.constant(4), seed=tf.constant(0, tf.int64), label=tf.constant(1))
+    found = {k: v.numpy() for k, v in model.signatures["search"](target=tf.constant(target[None]), **ask).items()}
+    np.testing.assert_allclose(found["distance"], found["spectral_distance"] + found["judge_distance"], rtol=1e-5)
+    assert list(found["distance"]) == sorted(found["distance"])
+
+    level = np.sqrt((found["audio"].mean(-1) ** 2).mean(1)) / np.sqrt((target ** 2).mean())
+    _, clip_embedding = judge.predict(found["audio"])
+    _, target_embedding = judge.predict(target[None] * level[:, None, None])
+    cosine = (clip_embedding * target_embedding).sum(1) / (
+        np.linalg.norm(clip_embedding, axis=1) * np.linalg.norm(target_embedding, axis=1))
+    np.testing.assert_allclose(found["judge_distance"], 1 - cosine, atol=2e-4)
+
+    quiet = model.signatures["search"](target=tf.constant(target[None] * 0.1), **ask)
+    np.testing.assert_allclose(quiet["judge_distance"].numpy(), found["judge_distance"], atol=5e-3)
+
+    plain, _ = load_exported(export_tiny_model(str(tmp_path / "plain"), cfg, seed=3))
+    outputs = plain.signatures["search"].structured_outputs
+    assert "judge_distance" not in outputs and "spectral_distance" in outputs  # no judge: the STFT distance alone
