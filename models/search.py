@@ -3,8 +3,8 @@
 GAN inversion by gradient descent on z from several random starts, against a
 multi-resolution log-magnitude STFT distance of level-normalised clips (the level of a
 user's recording says nothing about which sound it is), plus, when the model carries the
-data's judge, the distance between the judge's embeddings (what it hears as the same sound). z = tanh(w) keeps every step
-inside the prior's range [-1, 1]. It is all TensorFlow ops with a fixed number of steps,
+data's judge, the distance between the judge's embeddings (what it hears as the same sound).
+z = tanh(w) keeps every step inside the prior's range [-1, 1]. It is all TensorFlow ops with a fixed number of steps,
 so the export carries it as the `search` signature and TF Serving runs it unchanged.
 """
 from __future__ import annotations
