@@ -11,7 +11,7 @@ a scheduled run after a span of 1% new files lands on that corpus, against a run
 the same small span alone (the first must not redo work for the other 99%).
 Growth factors compare each size with the previous one: time grown / data grown.
 
-Usage: python bench/scale_bench.py [--hours 0.5,2] [--corpus-dir DIR] [--skip-d64]
+Usage: python bench/scale_bench.py [--hours 0.5,2] [--corpus-dir DIR] [--skip-d64] [--pipeline-only]
 The 8-hour row: --hours 2,8 --skip-pipeline --results-name scale_8h (about 0.9 GB of
 corpus and 2.4 GB of examples per runner; kept apart so each growth factor is measured
 within one run).
@@ -185,6 +185,23 @@ def pipeline_rows(work: str, large_corpus: str, s_per_step: float) -> dict:
     return found
 
 
+def rerun_pipeline_rows(args) -> None:
+    """Only the pipeline rows again, on the results file's own smallest corpus; its other rows are kept
+    (and say when they were measured)."""
+    from bench.common import RESULTS_DIR
+    with open(os.path.join(RESULTS_DIR, f"{args.results_name}.json")) as f:
+        kept = json.load(f)
+    smallest = min(kept["corpora"], key=lambda c: c["hours"])
+    path = corpus(args.corpus_dir, float(os.path.basename(smallest["path"])[:-1]))["path"]
+    consumption = trainer_consumption(skip_d64=True)
+    extra = {k: v for k, v in kept.items() if k not in ("benchmark", "machine", "time", "results")}
+    extra.setdefault("rows_measured", kept["time"])
+    extra["pipeline"] = pipeline_rows(tempfile.mkdtemp(prefix="scale_bench_"), path,
+                                      consumption["d16_cpu_recipe"]["s_per_step"])
+    extra["pipeline"]["trainer_consumption"] = consumption
+    write_results(args.results_name, kept["results"], extra)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", default="0.5,2")
@@ -192,7 +209,11 @@ def main():
     parser.add_argument("--skip-d64", action="store_true", help="skip the d=64 consumption row (a minute or two)")
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--results-name", default="scale", help="bench/results/<name>.json")
+    parser.add_argument("--pipeline-only", action="store_true",
+                        help="re-measure only the pipeline rows, keeping the results file's other rows")
     args = parser.parse_args()
+    if args.pipeline_only:
+        return rerun_pipeline_rows(args)
     corpora = [corpus(args.corpus_dir, float(h)) for h in args.hours.split(",")]
     work = tempfile.mkdtemp(prefix="scale_bench_")
     rows = ingest_rows(corpora, work)

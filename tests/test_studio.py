@@ -9,7 +9,7 @@ import soundfile as sf
 
 from serving.config import model_config
 from serving.server import EmbeddedServer, ServerOptions
-from tests.conftest import export_tiny_model, tiny_config
+from tests.conftest import tiny_config
 
 CHROMIUM = shutil.which("chromium")
 # Class names are folder names, untrusted: the studio must show this one as text, never run it.
@@ -24,8 +24,15 @@ pytestmark = [pytest.mark.e2e,
 
 @pytest.fixture(scope="module")
 def studio_url(tmp_path_factory):
+    from models.export import export_generator
+    from models.judge import Judge
+    from models.wavegan import Generator
+    from tests.test_quality import tone_data
     base = str(tmp_path_factory.mktemp("studio") / "drums")
-    export_tiny_model(os.path.join(base, "1"), tiny_config(num_classes=3, label_names=NAMES))
+    audio, labels = tone_data(4, seed=0)  # a judge goes with the model: search shows the distance's parts
+    judge = Judge.train(audio, labels, audio, labels, 16000, ["low", "mid", "high"], epochs=1)
+    cfg = tiny_config(num_classes=3, label_names=NAMES)
+    export_generator(Generator(cfg), cfg, os.path.join(base, "1"), judge=judge)
     server = EmbeddedServer(model_config("drums", base), ServerOptions(port=0, rest_port=0)).start()
     yield f"http://127.0.0.1:{server.rest_port}/"
     server.stop()
@@ -95,6 +102,7 @@ def test_studio_generates_plays_interpolates_and_sequences(studio_url, tmp_path_
         titles = page.eval_on_selector_all("#matches .card h3", "els => els.map(e => e.textContent)")
         distances = [float(t.split("distance ")[1].split(" ")[0]) for t in titles]
         assert distances == sorted(distances) and titles[0].endswith("· snare")  # class 2 is still picked
+        assert all(" (sound " in t and ", judge " in t for t in titles)
         assert "first 16384 samples" in page.inner_text("#search-note")
         page.click("#matches .card button.vary")
         page.wait_for_function("document.querySelectorAll('#variations .card').length === 4", timeout=60000)

@@ -31,6 +31,10 @@ export function setupSearch({ api, state, busy, label, className, interpolateTo,
     return element;
   }
 
+  // A model exported with its judge says what each part of the distance is.
+  const parts = (outputs, i) => (outputs.judge_distance === undefined ? "" :
+    ` (sound ${outputs.spectral_distance[i].toFixed(2)}, judge ${outputs.judge_distance[i].toFixed(2)})`);
+
   async function find(file) {
     const c = label();
     const { frames, cropped } = await readTarget(file, state.sampleRate, state.sliceLen);
@@ -38,7 +42,8 @@ export function setupSearch({ api, state, busy, label, className, interpolateTo,
     if (c !== null) inputs.label = c;
     const { outputs } = await api.predict(state.model, state.where, { signature_name: "search", inputs });
     $("matches").replaceChildren(...outputs.audio.map((clip, i) => card(
-      `match #${i} · distance ${outputs.distance[i].toFixed(3)}${className(c)}`, clip, outputs.z[i], c,
+      `match #${i} · distance ${outputs.distance[i].toFixed(3)}${parts(outputs, i)}${className(c)}`, clip,
+      outputs.z[i], c,
       `wavegan_match_${i}.wav`)));
     $("search-note").textContent = cropped ? `matched the first ${state.sliceLen} samples of ${file.name}` : "";
   }
