@@ -53,7 +53,8 @@ def _rms(mono):
 
 def distance_parts(judge_embed=None) -> dict:
     """The search distance's parts by name: the STFT distance, and the judge's when the model carries
-    one. They count equally: each is about 1 between unrelated clips and 0 for the same clip."""
+    one, summed unweighted. Both are 0 for the same clip; the judge's is at most 1 (its embeddings are
+    ReLU outputs), the STFT distance about 1-2 between unrelated generated clips."""
     parts = {"spectral_distance": spectral_distance}
     if judge_embed is not None:
         parts["judge_distance"] = judge_distance(judge_embed)
