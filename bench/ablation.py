@@ -70,6 +70,10 @@ FAST_ADAM = {"g_beta1": 0.0, "d_beta1": 0.0, "g_beta2": 0.99, "d_beta2": 0.99}
 ARMS["ns-r1-ema+aux+lr4x"] = {**ARMS["ns-r1-ema+aux"], "g_lr": 4e-4, "d_lr": 8e-4}
 ARMS["ns-r1-ema+aux+lr4x+b0"] = {**ARMS["ns-r1-ema+aux+lr4x"], **FAST_ADAM}
 ARMS["ns-r1-ema+aux+lr10x+b0"] = {**ARMS["ns-r1-ema+aux"], "g_lr": 1e-3, "d_lr": 2e-3, **FAST_ADAM}
+# The paper's learned post-processing filter (512 taps after G's output), its answer to noise where the
+# data has none: FSDD's generated bursts carry energy to 8 kHz that its 8 kHz recordings never have.
+ARMS["ns-r1-ema+aux+pp512"] = {**ARMS["ns-r1-ema+aux"], "post_proc_filter_len": 512}
+ARMS["ns-r1-ema+film+aux+nn+pp512"] = {**ARMS["ns-r1-ema+film+aux+nn"], "post_proc_filter_len": 512}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
 ARMS.update({f"{name}@8k": {**options, **NATIVE_RATE} for name, options in list(ARMS.items())})
