@@ -61,9 +61,9 @@ def timed_search(signature, target, count: int, seed: int, label):
 def random_distances(model, parts, target, label, seed: int):
     """The search's own distance from RANDOM_CLIPS random clips of the class to the target."""
     import tensorflow as tf
+    from models.search import total_distance
     audio = model.signatures["sample"](**_inputs(label, count=np.int32(RANDOM_CLIPS), seed=np.int64(seed)))["audio"]
-    target = tf.constant(target[None])
-    return tf.add_n([part(audio, target) for part in parts.values()]).numpy()
+    return total_distance(parts, audio, tf.constant(target[None])).numpy()
 
 
 def known_latent_rows(model, parts, cfg, targets: int) -> list:
@@ -98,11 +98,10 @@ def held_out_rows(model, parts, cfg, held_out, picks, judge) -> list:
 def measure(model_dir: str, judge, with_judge: bool, held_out, picks, targets: int) -> list:
     """Every row for one export; the distance parts are the export's own (models.search)."""
     from models.export import load_exported
-    from models.judge import log_mel_tensor
+    from models.judge import embedding_fn
     from models.search import distance_parts
     model, cfg = load_exported(model_dir)
-    embed = (lambda mono: judge.model(log_mel_tensor(mono, cfg.sample_rate), training=False)[1]) if with_judge else None
-    parts = distance_parts(embed)
+    parts = distance_parts(embedding_fn(judge.model, cfg.sample_rate) if with_judge else None)
     timed_search(model.signatures["search"], np.zeros([cfg.slice_len, cfg.num_channels], np.float32) + 0.1, 1, 0,
                  0 if cfg.conditional else None)  # trace once
     rows = known_latent_rows(model, parts, cfg, targets) + held_out_rows(model, parts, cfg, held_out, picks, judge)

@@ -132,11 +132,10 @@ class ServingModule(tf.Module):
 
     def _search(self, target, count, seed, cfg, label=None):
         """Search by example (models/search.py), from `count` starts drawn like sample's."""
-        from models.judge import log_mel_tensor
+        from models.judge import embedding_fn
         from models.search import distance_parts, fit_target, search
         labels = None if label is None else self._check_labels(tf.fill([count], label), cfg)
-        embed = None if self.judge is None else (
-            lambda mono: self.judge(log_mel_tensor(mono, cfg.sample_rate), training=False)[1])
+        embed = None if self.judge is None else embedding_fn(self.judge, cfg.sample_rate)
         z, audio, distances = search(lambda z: self.generator(z, labels, training=False),
                                      fit_target(target[0], cfg.slice_len), sample_latents(count, seed, cfg.latent_dim),
                                      distance_parts(embed))

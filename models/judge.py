@@ -41,6 +41,12 @@ def log_mel_tensor(mono, sample_rate: int):
     return tf.math.log(tf.tensordot(power, weights, 1) + 1e-6)[..., None]
 
 
+def embedding_fn(model, sample_rate: int):
+    """mono [n, samples] -> the judge model's embeddings [n, EMBEDDING_DIM], in TensorFlow ops (for
+    search by example, inside an export or not)."""
+    return lambda mono: model(log_mel_tensor(mono, sample_rate), training=False)[1]
+
+
 def log_mel(clips: np.ndarray, sample_rate: int, batch: int = 256) -> np.ndarray:
     """[n, samples(, ch)] audio -> [n, frames, N_MELS, 1] log-mel (mono mix)."""
     mono = clips.mean(axis=-1) if clips.ndim == 3 else clips

@@ -61,6 +61,11 @@ def distance_parts(judge_embed=None) -> dict:
     return parts
 
 
+def total_distance(parts: dict, audio, target):
+    """The search distance: the sum of its parts, per clip [n]."""
+    return tf.add_n([part(audio, target) for part in parts.values()])
+
+
 def fit_target(target, slice_len: int):
     """[samples, ch] -> [1, slice_len, ch]: cropped or zero-padded at the end; a silent target is an error."""
     target = target[:slice_len]
@@ -78,17 +83,13 @@ def search(generate, target, z0, parts=None, steps: int = SEARCH_STEPS,
     generate(z) -> audio [n, slice_len, ch]; target [1, slice_len, ch]; parts: distance_parts(),
     whose sum is minimised and returned as "distance". Adam on w = atanh(z)."""
     parts = parts or distance_parts()
-
-    def total(audio):
-        return tf.add_n([part(audio, target) for part in parts.values()])
-
     w = tf.math.atanh(tf.clip_by_value(z0, -0.999, 0.999))
     m, v = tf.zeros_like(w), tf.zeros_like(w)
 
     def step(i, w, m, v):
         with tf.GradientTape() as tape:
             tape.watch(w)
-            loss = tf.reduce_sum(total(generate(tf.tanh(w))))
+            loss = tf.reduce_sum(total_distance(parts, generate(tf.tanh(w)), target))
         grad = tape.gradient(loss, w)
         m = 0.9 * m + 0.1 * grad
         v = 0.999 * v + 0.001 * tf.square(grad)
