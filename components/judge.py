@@ -24,10 +24,10 @@ from tfx.types.standard_artifacts import Examples
 
 from components.artifacts import Judge as JudgeArtifact
 from components.storage import local_copy, local_folder
+from models.judge import VERSION as JUDGE_VERSION
 
 log = logging.getLogger(__name__)
 
-JUDGE_VERSION = "1"  # bump when models.judge changes, so cached judges are retrained
 MAX_TRAIN_CLIPS = 8192
 MAX_EVAL_CLIPS = 2048
 # An earlier span's judge is reused while it classifies the new span's slices at this share of its own
@@ -142,7 +142,6 @@ def load_or_train_judge(examples_uri: str, cfg, cache_dir: str, epochs: int = 30
         log.info("judge: training on %d labelled slices, %d labels", labelled.sum(), len(label_names))
         judge = load_or_train("", train_audio[labelled], train_labels[labelled], eval_audio[eval_labelled],
                               eval_labels[eval_labelled], cfg.sample_rate, label_names, epochs, cfg.seed)
-        judge.info["judge_version"] = JUDGE_VERSION
     if cached:  # readers look for INFO_FILE, written last: a cached judge is whole or not there
         with local_folder(cached, last=INFO_FILE) as folder:
             judge.save(folder)

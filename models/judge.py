@@ -5,6 +5,10 @@ hop 128): its class probabilities give the inception score and label accuracy, i
 penultimate layer the embedding for Frechet distance, NDB and nearest neighbours.
 A judge is trained once per data set and saved to a folder (Keras file + JSON), so
 every model trained on that data is scored by the same judge.
+
+It learns with a random noise floor added to half its training clips: a listener names
+a kick with a faint hiss under it a kick, but a judge trained only on clips that end in
+digital silence heard every such clip as "snare" (README, "Reference quality run").
 """
 from __future__ import annotations
 
@@ -28,7 +32,15 @@ EMBEDDING_DIM = 64
 MODEL_FILE = "judge.keras"
 INFO_FILE = "judge.json"
 KIND = "cnn-log-mel"
+# Bump when the judge's training changes: a judge saved by another version is trained again.
+# 2: learns with a noise floor.
+VERSION = "2"
 MIN_STEPS_PER_EPOCH = 20
+# The noise floor the judge learns to look past: white noise at this RMS (dBFS), with a spectral
+# tilt of up to this many dB across the mel bands, on this share of its training clips.
+NOISE_FLOOR_DBFS = (-70.0, -30.0)
+NOISE_FLOOR_TILT_DB = 20.0
+NOISE_FLOOR_SHARE = 0.5
 
 
 def log_mel_tensor(mono, sample_rate: int):
@@ -75,11 +87,34 @@ def _build_cnn(num_classes: int, mean: float, std: float):
     return keras.Model(inputs, [logits, embedding])
 
 
-def _augment(features, label):
-    """Random time shift and gain: generated audio is never aligned or levelled like the data."""
-    frames = tf.shape(features)[0]
-    features = tf.roll(features, tf.random.uniform([], -frames // 8, frames // 8 + 1, tf.int32), axis=0)
-    return features + tf.random.uniform([], -1.5, 1.5), label
+def _white_noise_bank(sample_rate: int, samples: int, count: int = 64) -> tf.Tensor:
+    """[count, frames, N_MELS] mel power of unit-variance white noise clips: a floor with real noise's
+    texture (its fluctuating periodogram), which the judge must also learn to look past."""
+    noise = tf.random.stateless_normal([count, samples], seed=[0, 1])
+    return tf.exp(log_mel_tensor(noise, sample_rate)[..., 0]) - 1e-6
+
+
+def _with_noise_floor(features, bank):
+    """Log-mel features with a random noise floor added in the power domain (on NOISE_FLOOR_SHARE of calls)."""
+    level_db = tf.random.uniform([], *NOISE_FLOOR_DBFS)
+    tilt_db = tf.random.uniform([], -NOISE_FLOOR_TILT_DB, NOISE_FLOOR_TILT_DB) * tf.linspace(-0.5, 0.5, N_MELS)
+    noise = bank[tf.random.uniform([], 0, tf.shape(bank)[0], tf.int32)]
+    floor = noise * 10.0 ** ((level_db + tilt_db) / 10.0)
+    noisy = tf.math.log(tf.exp(features) + floor[..., None])
+    return tf.where(tf.random.uniform([]) < NOISE_FLOOR_SHARE, noisy, features)
+
+
+def _augmenter(sample_rate: int, samples: int):
+    """Random noise floor, time shift and gain: generated audio is never as clean, aligned or
+    levelled as the data."""
+    bank = _white_noise_bank(sample_rate, samples)
+
+    def augment(features, label):
+        features = _with_noise_floor(features, bank)
+        frames = tf.shape(features)[0]
+        features = tf.roll(features, tf.random.uniform([], -frames // 8, frames // 8 + 1, tf.int32), axis=0)
+        return features + tf.random.uniform([], -1.5, 1.5), label
+    return augment
 
 
 class Judge:
@@ -111,7 +146,8 @@ class Judge:
         schedule = keras.optimizers.schedules.CosineDecay(1e-3, epochs * steps_per_epoch)
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss=[loss, None])
         data = (tf.data.Dataset.from_tensor_slices((x_train, train_labels.astype(np.int32)))
-                .shuffle(len(x_train), seed=seed).repeat(repeats).map(_augment).batch(batch_size))
+                .shuffle(len(x_train), seed=seed).repeat(repeats)
+                .map(_augmenter(sample_rate, train_audio.shape[1])).batch(batch_size))
         best, best_weights, t0 = (-1.0, 0.0), None, time.time()
         for epoch in range(epochs):
             model.fit(data, epochs=1, verbose=0)
@@ -121,7 +157,8 @@ class Judge:
             log.info("judge epoch %d/%d: eval accuracy %.3f loss %.3f (best %.3f), %.0f s", epoch + 1, epochs,
                      accuracy, eval_loss, best[0], time.time() - t0)
         model.set_weights(best_weights)
-        info = {"kind": KIND, "label_names": list(label_names), "sample_rate": int(sample_rate),
+        info = {"kind": KIND, "judge_version": VERSION, "label_names": list(label_names),
+                "sample_rate": int(sample_rate),
                 "eval_accuracy": float(best[0]), "eval_loss": float(-best[1]),
                 "train_accuracy": _accuracy_and_loss(model, x_train, train_labels)[0],
                 "num_train": int(len(x_train)), "num_eval": int(len(x_eval)), "epochs": epochs,
@@ -163,10 +200,14 @@ class Judge:
 
 def load_or_train(folder: str, train_audio, train_labels, eval_audio, eval_labels, sample_rate: int,
                   label_names: list, epochs: int = 30, seed: int = 0) -> Judge:
-    """The judge saved in `folder`, or a new one trained on these slices and saved there."""
+    """The judge saved in `folder` (by this VERSION), or a new one trained on these slices and saved there."""
     if folder and os.path.exists(os.path.join(folder, INFO_FILE)):
-        log.info("judge: using %s", folder)
-        return Judge.load(folder)
+        saved = Judge.load(folder)
+        if saved.info.get("judge_version") == VERSION:
+            log.info("judge: using %s", folder)
+            return saved
+        log.info("judge: %s was trained by judge version %s, this is %s: training again", folder,
+                 saved.info.get("judge_version", "1"), VERSION)
     judge = Judge.train(train_audio, train_labels, eval_audio, eval_labels, sample_rate, label_names, epochs,
                         seed=seed)
     if folder:

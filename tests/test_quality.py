@@ -73,6 +73,38 @@ def test_judge_learns_classes_and_round_trips(tone_judge):
     assert np.asarray(judge.info["confusion"]).sum() == len(eval_audio)
 
 
+def test_judge_names_a_clip_with_a_noise_floor_by_its_class(tone_judge):
+    """A faint hiss under a tone burst does not change what a listener names it; a judge trained
+    only on clips that end in digital silence heard such clips as one class."""
+    from models.judge import Judge
+    folder, (_, _, eval_audio, eval_labels) = tone_judge
+    judge = Judge.load(folder)
+    rng = np.random.RandomState(4)
+    for floor_dbfs in (-60, -45):
+        hissing = (eval_audio + rng.normal(0, 10 ** (floor_dbfs / 20), eval_audio.shape)).astype(np.float32)
+        assert np.mean(np.argmax(judge.predict(hissing)[0], axis=1) == eval_labels) >= 0.9, floor_dbfs
+
+
+def test_a_judge_saved_by_an_older_version_is_trained_again(tone_judge, tmp_path):
+    import shutil
+    from models.judge import INFO_FILE, VERSION, load_or_train
+    folder, (train_audio, train_labels, eval_audio, eval_labels) = tone_judge
+    old = str(tmp_path / "judge")
+    shutil.copytree(folder, old)
+    info_path = os.path.join(old, INFO_FILE)
+    with open(info_path) as f:
+        info = json.load(f)
+    info.pop("judge_version")  # as version 1 saved it
+    with open(info_path, "w") as f:
+        json.dump(info, f)
+    judge = load_or_train(old, train_audio[:6], train_labels[:6], eval_audio[:3], eval_labels[:3], SR,
+                          ["low", "mid", "high"], epochs=1)
+    assert judge.info["judge_version"] == VERSION and judge.info["num_train"] == 6
+    with open(info_path) as f:
+        assert json.load(f)["judge_version"] == VERSION  # saved over the old one
+    assert load_or_train(old, None, None, None, None, SR, [], epochs=1).info["num_train"] == 6  # now reused
+
+
 def test_reference_scores_real_audio_above_noise_and_wrong_classes(tone_judge):
     from models.judge import Judge
     folder, (train_audio, train_labels, eval_audio, eval_labels) = tone_judge
