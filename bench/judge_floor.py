@@ -2,7 +2,8 @@
 a white-noise floor added, and on a run's generated audio.
 
   python bench/judge_floor.py --dataset drums --run-dir bench/runs/drums \
-      --judge v1=/path/to/old/judge --judge v2=bench/runs/drums/judge --checkpoint bench/runs/drums/checkpoints/ckpt-6398
+      --judge v1=/path/to/old/judge --judge v2=bench/runs/drums/judge \
+      --checkpoint bench/runs/drums/checkpoints/best/ckpt --wavs bench/results/quality/drums/wavs
 
 Uses the quality run's data and held-out split (bench/quality_run.py). Writes
 bench/results/judge_floor.json and prints a table.
