@@ -27,9 +27,8 @@ GENERATED_CLIPS = 200
 
 
 def held_out_with_floors(held, seed: int = 0) -> dict:
-    """{condition: mono clips}: the held-out slices clean and with each noise floor."""
-    clips = held.audio.mean(axis=-1) if held.audio.ndim == 3 else held.audio
-    rng = np.random.default_rng(seed)
+    """{condition: clips}: the held-out slices clean and with each noise floor (the judge mixes to mono)."""
+    clips, rng = held.audio, np.random.default_rng(seed)
     return {("clean" if db is None else f"floor {db} dBFS"):
             clips if db is None else np.clip(clips + rng.normal(0, 10 ** (db / 20), clips.shape), -1, 1)
             for db in FLOORS_DBFS}
