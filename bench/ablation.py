@@ -74,6 +74,8 @@ ARMS["ns-r1-ema+aux+lr10x+b0"] = {**ARMS["ns-r1-ema+aux"], "g_lr": 1e-3, "d_lr":
 # data has none: FSDD's generated bursts carry energy to 8 kHz that its 8 kHz recordings never have.
 ARMS["ns-r1-ema+aux+pp512"] = {**ARMS["ns-r1-ema+aux"], "post_proc_filter_len": 512}
 ARMS["ns-r1-ema+film+aux+nn+pp512"] = {**ARMS["ns-r1-ema+film+aux+nn"], "post_proc_filter_len": 512}
+# The spectral critic again, now with R1 in each branch's spectrogram space (unpenalised, it collapsed G).
+ARMS["ns-r1-ema+aux+spectral"] = {**ARMS["ns-r1-ema+aux"], "spectral_critic": "256,1024"}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
 ARMS.update({f"{name}@8k": {**options, **NATIVE_RATE} for name, options in list(ARMS.items())})

@@ -60,3 +60,16 @@ def r1_penalty(critic, real, label=None, phase_seed=None):
         scores = critic(real, label, training=True, phase_seed=phase_seed)
     grads = tape.gradient(scores, real)
     return tf.reduce_sum(tf.square(grads), axis=[1, 2])
+
+
+def spectral_r1_penalty(branch, real, label=None):
+    """Per-example ||grad_S D(S)||^2 at a real clip's log spectrogram S: R1 for a spectral critic
+    branch in its own input space. Through the STFT the input gradient near silence is 1e6 times
+    the waveform critic's, so the waveform's R1 would be dominated by it; unpenalised, the branch
+    overfits and the generator collapsed (README "Choosing the recipe")."""
+    features = branch.features(real)
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        scores = branch.score(features, label)
+    grads = tape.gradient(scores, features)
+    return tf.reduce_sum(tf.square(grads), axis=[1, 2])

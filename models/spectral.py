@@ -44,7 +44,16 @@ class SpectralBranch(tf.Module):
                                              name="label_projection") if num_classes else None)
 
     def __call__(self, x, label=None):
-        h = tf.cast(log_magnitude(x, self.fft_size), self.compute_dtype)
+        return self.score(self.features(x), label)
+
+    def features(self, x):
+        """The branch's input: the log-magnitude spectrogram [B, frames, bins] in float32."""
+        return log_magnitude(x, self.fft_size)
+
+    def score(self, features, label=None):
+        """A score per example for a spectrogram from `features`: what the R1 penalty differentiates,
+        so the branch is flat on real spectrograms in its own input space."""
+        h = tf.cast(features, self.compute_dtype)
         for conv in self.convs:
             h = tf.nn.leaky_relu(conv(h), alpha=0.2)
         h = tf.cast(tf.reduce_mean(h, axis=1), tf.float32)

@@ -22,7 +22,7 @@ from models.config import ConfigError, WaveGANConfig
 from models.distribute import Agreement, is_chief, task_name
 from models.errors import PathError
 from models.augment import augment
-from models.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
+from models.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty, spectral_r1_penalty
 from models.wavegan import Discriminator, Generator
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,10 @@ class Trainer:
             if with_r1:
                 penalty = r1_penalty(D.waveform, real, label, phase_seed=self._seed(counter, PHASE_PENALTY))
                 metrics["r1_penalty"] = self._average(penalty)
+                if D.spectral:
+                    spectral = tf.add_n([spectral_r1_penalty(branch, real, label) for branch in D.spectral])
+                    metrics["r1_penalty_spectral"] = self._average(spectral)
+                    penalty += spectral
                 per_example += 0.5 * cfg.r1_gamma * cfg.r1_every * penalty
             loss = self._average(per_example)
             scaled = self.d_opt.scale_loss(loss)

@@ -112,8 +112,9 @@ class Discriminator(tf.Module):
     With cfg.spectral_critic, spectrogram branches (models.spectral) score the same
     audio: branch_scores gives one score per branch, calling it their sum, and
     `waveform` the waveform critic's alone: what the gradient penalties regularise
-    (the log-spectrogram's input gradient near silence is 1e6 times the waveform's;
-    the spectral branches train as HiFi-GAN's do, on the adversarial loss alone).
+    (the log-spectrogram's input gradient near silence is 1e6 times the waveform's).
+    The R1 penalty regularises each spectral branch in its own input space, the spectrogram
+    (models.losses.spectral_r1_penalty).
     """
 
     def __init__(self, cfg: WaveGANConfig, name="discriminator", xla: bool = False):

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from models.augment import gain, time_shift
 from models.config import ConfigError
-from models.losses import discriminator_loss, generator_loss, r1_penalty
+from models.losses import discriminator_loss, generator_loss, r1_penalty, spectral_r1_penalty
 from models.train import CONFIG_FILE, Trainer
 from tests.conftest import random_audio_dataset, run_cli, tiny_config, tiny_flags
 
@@ -41,6 +41,24 @@ def test_lazy_r1_is_applied_every_kth_critic_update(tmp_path):
     iterator = iter(trainer.strategy.experimental_distribute_dataset(random_audio_dataset(cfg)))
     carried = ["r1_penalty" in trainer._train_step(iterator) for _ in range(7)]
     assert carried == [True, False, False, True, False, False, True]
+
+
+def test_r1_penalises_each_spectral_branch_in_its_spectrogram_space(tmp_path):
+    from models.wavegan import Discriminator
+    D = Discriminator(tiny_config(loss="dcgan", spectral_critic="256"))
+    branch, real = D.spectral[0], tf.random.normal([2, 16384, 1])
+    features = branch.features(real)
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        score = branch.score(features)
+    expected = tf.reduce_sum(tf.square(tape.gradient(score, features)), axis=[1, 2]).numpy()
+    np.testing.assert_allclose(spectral_r1_penalty(branch, real).numpy(), expected, rtol=1e-5)
+    assert (expected > 0).all()
+    cfg = tiny_config(loss="dcgan", r1_gamma=1.0, r1_every=1, d_updates=1, steps=2, spectral_critic="256,1024")
+    trainer = Trainer(cfg, str(tmp_path))
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(random_audio_dataset(cfg)))
+    metrics = trainer._train_step(iterator)
+    assert float(metrics["r1_penalty_spectral"]) > 0 and np.isfinite(float(metrics["d_loss"]))
 
 
 def test_all_options_together_train_with_finite_losses(tmp_path):
