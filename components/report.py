@@ -24,7 +24,8 @@ TABLE_METRICS = (("inception_score", "IS", "{:.2f}"), ("inception_score_ratio", 
                  ("label_accuracy", "label acc.", "{:.2f}"), ("frechet_distance", "FD", "{:.3g}"),
                  ("ndb", "NDB", "{:d}"), ("nn_distance_to_train", "NN to train", "{:.3g}"),
                  ("nn_distance_among_samples", "NN among", "{:.3g}"), ("silent_fraction", "silent", "{:.0%}"),
-                 ("clipped_fraction", "clipped", "{:.0%}"), ("rms_db", "RMS dB", "{:.1f}"))
+                 ("clipped_fraction", "clipped", "{:.0%}"), ("rms_db", "RMS dB", "{:.1f}"),
+                 ("floor_db", "floor dB", "{:.1f}"))
 CURVES = ("frechet_distance", "inception_score_ratio", "label_accuracy", "ndb_fraction")
 PLAYERS_PER_CLASS = 2
 SPECTROGRAM_FFT = 256

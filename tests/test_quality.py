@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from models.quality import Bins, QualityReference, frechet_distance, inception_score
+from models.quality import Bins, QualityReference, frechet_distance, inception_score, noise_floor_db, sanity
 from tests.conftest import FSDD, tiny_config
 
 SR = 16000
@@ -51,6 +51,18 @@ def test_frechet_distance_by_hand():
     a = np.random.RandomState(0).randn(500, 3)
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     assert frechet_distance(a + [3.0, 0, 4.0], a) == pytest.approx(25.0, rel=1e-6)  # same covariance: |dmu|^2
+
+
+def test_noise_floor_is_the_level_between_sounds():
+    rng = np.random.RandomState(0)
+    t = np.arange(16384) / 16000.0
+    burst = np.where(t < 0.3, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
+    clean = np.stack([burst, burst])[:, :, None]
+    hiss = clean + 10 ** (-60 / 20) * rng.randn(*clean.shape).astype(np.float32)  # white noise at -60 dBFS RMS
+    assert noise_floor_db(clean) == pytest.approx(-100.0, abs=0.1)
+    assert noise_floor_db(hiss) == pytest.approx(-60.0, abs=1.5)
+    assert sanity(hiss)["floor_db"] == noise_floor_db(hiss)
+    assert noise_floor_db(np.stack([burst] * 2)[:, :, None] * 0 + 0.5) == pytest.approx(-6.0, abs=0.1)
 
 
 def test_ndb_counts_bins_that_differ():
