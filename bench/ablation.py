@@ -10,6 +10,7 @@ number of wall-clock seconds of training (Trainer's time budget), then judges ev
 arm's generator (the average, where the arm keeps one) on the same evaluation latents.
 Arms named <arm>@8k train at FSDD's own 8 kHz in 8192-sample slices; their clips are
 resampled to 16 kHz for the same judge.
+`--rejudge` judges the arms' last checkpoints again without training (a new judge or metric).
 Taking turns in short rounds means a slow spell of this shared machine costs every
 arm alike. Writes bench/results/quality/ablation.json (one row per arm: minutes,
 steps, the judge's metrics at the end, the curve over rounds) and, per arm, a row of
@@ -74,6 +75,8 @@ ARMS["ns-r1-ema+aux+lr10x+b0"] = {**ARMS["ns-r1-ema+aux"], "g_lr": 1e-3, "d_lr":
 # data has none: FSDD's generated bursts carry energy to 8 kHz that its 8 kHz recordings never have.
 ARMS["ns-r1-ema+aux+pp512"] = {**ARMS["ns-r1-ema+aux"], "post_proc_filter_len": 512}
 ARMS["ns-r1-ema+film+aux+nn+pp512"] = {**ARMS["ns-r1-ema+film+aux+nn"], "post_proc_filter_len": 512}
+# ... starting as the identity: random taps colour every clip (a noise floor through the drums) until learned away.
+ARMS["ns-r1-ema+aux+pp512i"] = {**ARMS["ns-r1-ema+aux+pp512"], "post_proc_impulse": True}
 # The spectral critic again, now with R1 in each branch's spectrogram space (unpenalised, it collapsed G).
 ARMS["ns-r1-ema+aux+spectral"] = {**ARMS["ns-r1-ema+aux"], "spectral_critic": "256,1024"}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
@@ -131,7 +134,7 @@ def run_rounds(trainers: dict, dataset_for, reference, judged, rounds: int, eval
 
 def _short(metrics: dict) -> dict:
     keys = ("inception_score", "inception_score_ratio", "label_accuracy", "label_accuracy_ratio",
-            "frechet_distance", "ndb", "class_histogram", "label_accuracy_per_class", "silent_fraction")
+            "frechet_distance", "ndb", "class_histogram", "label_accuracy_per_class", "silent_fraction", "floor_db")
     return {k: metrics[k] for k in keys if k in metrics}
 
 
@@ -151,14 +154,15 @@ def spectrogram_row(folder: str, name: str, trainer, data, judged) -> str:
 
 
 def print_table(rows: list) -> None:
-    print(f"{'arm':24}{'min':>6}{'steps':>7}{'IS ratio':>10}{'label acc':>11}{'FD':>8}{'NDB':>5}")
+    print(f"{'arm':24}{'min':>6}{'steps':>7}{'IS ratio':>10}{'label acc':>11}{'FD':>8}{'NDB':>5}{'floor dB':>10}")
     for r in rows:
         m = r["final"]
         print(f"{r['arm']:24}{r['minutes']:6.1f}{r['steps']:7d}{m['inception_score_ratio']:10.3f}"
-              f"{m['label_accuracy_ratio']:11.3f}{m['frechet_distance']:8.2f}{m['ndb']:5d}")
+              f"{m['label_accuracy_ratio']:11.3f}{m['frechet_distance']:8.2f}{m['ndb']:5d}"
+              f"{m.get('floor_db', float('nan')):10.1f}")
 
 
-def main(argv=None) -> int:
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=["fsdd", "drums"], default="fsdd")
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated arm names")
@@ -167,21 +171,29 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-clips", type=int, default=200, help="clips judged per arm after each round")
     parser.add_argument("--run-dir", default=os.path.join(BENCH, "runs", "ablation"))
     parser.add_argument("--out", default=os.path.join(RESULTS_DIR, "quality", "ablation.json"))
+    parser.add_argument("--rejudge", action="store_true",
+                        help="train nothing: judge the arms' last checkpoints in --run-dir again (today's judge and "
+                             "metrics), keeping minutes, steps and curves from --out")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    from bench.quality_run import load_dataset
-    from models.data import in_memory_dataset
-    from models.quality import reference_for_folder
-    from models.train import Trainer
-    names = [n.strip() for n in args.arms.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(ARMS))
+    args.names = [n.strip() for n in args.arms.split(",") if n.strip()]
+    unknown = sorted(set(args.names) - set(ARMS))
     if unknown:
         parser.error(f"unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARMS)}")
-    configs = arm_configs(names, args.minutes * 60 / args.rounds, args.dataset)
-    judged = arm_configs(["paper"], 1, args.dataset)["paper"]  # the judge's rate and length: the data set's 16 kHz
+    if args.rejudge:
+        if not os.path.exists(args.out):
+            parser.error(f"--rejudge needs the earlier results at {args.out}")
+        with open(args.out) as f:  # the shares the arms were trained in
+            earlier = json.load(f)
+        args.minutes, args.rounds = earlier["minutes_per_arm"], earlier["rounds"]
+    return args
+
+
+def load_splits(args, configs, judged):
+    """(each rate's (train, held-out) slices, the judge's reference): the same files held out at every rate."""
+    from bench.quality_run import load_dataset
+    from models.quality import reference_for_folder
     splits = {}
-    for cfg in configs.values():  # each rate's slices once; the same files are held out at every rate
+    for cfg in configs.values():
         key = (cfg.sample_rate, cfg.slice_len)
         if key not in splits:
             splits[key] = load_dataset(args.dataset, args.run_dir, cfg).split(10)
@@ -189,11 +201,36 @@ def main(argv=None) -> int:
         args.dataset, args.run_dir, judged).split(10)
     reference = reference_for_folder(train_part, held_out, judged.sample_rate, os.path.join(args.run_dir, "judge"),
                                      judged.seed)
-    for name in names:  # a fresh start: a resumed arm would have trained outside the equal shares
-        shutil.rmtree(os.path.join(args.run_dir, name), ignore_errors=True)
+    return splits, held_out, reference
+
+
+def earlier_outcome(path: str, names) -> dict:
+    """The minutes and curves of an earlier run of these arms (for --rejudge)."""
+    with open(path) as f:
+        rows = {row["arm"]: row for row in json.load(f)["arms"]}
+    missing = [name for name in names if name not in rows]
+    if missing:
+        raise SystemExit(f"{path} has no arm(s) {', '.join(missing)}")
+    return {"seconds": {name: rows[name]["minutes"] * 60 for name in names},
+            "curves": {name: rows[name]["curve"] for name in names}}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    from models.data import in_memory_dataset
+    from models.train import Trainer
+    configs = arm_configs(args.names, args.minutes * 60 / args.rounds, args.dataset)
+    judged = arm_configs(["paper"], 1, args.dataset)["paper"]  # the judge's rate and length: the data set's 16 kHz
+    splits, held_out, reference = load_splits(args, configs, judged)
+    if not args.rejudge:  # a fresh start: a resumed arm would have trained outside the equal shares
+        for name in args.names:
+            shutil.rmtree(os.path.join(args.run_dir, name), ignore_errors=True)
     trainers = {name: Trainer(cfg, os.path.join(args.run_dir, name)) for name, cfg in configs.items()}
-    outcome = run_rounds(trainers, lambda cfg: in_memory_dataset(splits[(cfg.sample_rate, cfg.slice_len)][0], cfg),
-                         reference, judged, args.rounds, args.eval_clips)
+    outcome = (earlier_outcome(args.out, args.names) if args.rejudge else
+               run_rounds(trainers, lambda cfg: in_memory_dataset(splits[(cfg.sample_rate, cfg.slice_len)][0], cfg),
+                          reference, judged, args.rounds, args.eval_clips))
     figures = os.path.splitext(args.out)[0]  # ablation.json -> ablation/
     os.makedirs(os.path.join(figures, "media"), exist_ok=True)
     rows = []

@@ -76,6 +76,7 @@ class WaveGANConfig(_ConfigBase):
     upsample: str = field(default="zeros", metadata={"help": "G upsampling: zeros (transposed conv), nn, linear, cubic"})
     batchnorm: bool = field(default=False, metadata={"help": "use batch norm in G and D"})
     post_proc_filter_len: int = field(default=0, metadata={"help": "learned post-processing filter length in G (0 = off; paper: 512)"})
+    post_proc_impulse: bool = field(default=False, metadata={"help": "the post-processing filter starts as the identity (an impulse), not random taps (the paper's)"})
     phase_shuffle: int = field(default=2, metadata={"help": "D phase shuffle radius n (0 = off)"})
     spectral_critic: str = field(default="", metadata={"help": "FFT sizes of a second critic on log-magnitude STFTs, comma-separated, e.g. 256,1024 ('' = off)"})
     # --- conditioning ---

@@ -43,6 +43,13 @@ def _channel_plan(cfg: WaveGANConfig):
     return mul, layers
 
 
+def impulse_kernel(length: int, channels: int):
+    """[length, channels, channels]: a filter that passes each channel unchanged under 'SAME' padding
+    (which puts (length - 1) // 2 taps before the current sample)."""
+    return tf.tensor_scatter_nd_update(tf.zeros([length, channels, channels]),
+                                       [[(length - 1) // 2, c, c] for c in range(channels)], tf.ones([channels]))
+
+
 class Generator(tf.Module):
     """z [B, latent] (+ label [B]) -> audio [B, slice_len, channels] in [-1, 1]."""
 
@@ -80,6 +87,8 @@ class Generator(tf.Module):
                      for i, (out_mult, _) in enumerate(plan[:-1])] if cfg.label_film and cfg.conditional else []
         self.post_proc = (Conv1D(cfg.num_channels, cfg.num_channels, cfg.post_proc_filter_len, use_bias=False,
                                  name="post_proc") if cfg.post_proc_filter_len else None)
+        if self.post_proc is not None and cfg.post_proc_impulse:
+            self.post_proc.kernel.assign(impulse_kernel(cfg.post_proc_filter_len, cfg.num_channels))
 
     def __call__(self, z, label=None, training=False):
         if self.label_embedding is not None:

@@ -133,6 +133,16 @@ def test_scale_only_film_steers_without_a_constant_offset():
     assert all(np.abs(g.numpy()[:, 1]).max() == 0 and np.abs(g.numpy()[:, 0]).max() > 0 for g in grads)
 
 
+@pytest.mark.parametrize("length", [512, 25])
+def test_an_impulse_post_filter_starts_as_the_identity(length):
+    from models.wavegan import Generator
+    x = tf.random.normal([2, 4096, 2])
+    G = Generator(tiny_config(post_proc_filter_len=length, post_proc_impulse=True, num_channels=2))
+    np.testing.assert_allclose(G.post_proc(x).numpy(), x.numpy(), atol=1e-6)
+    paper = Generator(tiny_config(post_proc_filter_len=length, num_channels=2))  # random taps: colours the output
+    assert np.abs(paper.post_proc(x).numpy() - x.numpy()).max() > 0.1
+
+
 def test_spectral_critic_scores_each_branch():
     from models.wavegan import Discriminator
     D = Discriminator(tiny_config(loss="hinge", spectral_critic="256,1024"))
