@@ -81,13 +81,16 @@ ARMS["ns-r1-ema+aux+pp512i"] = {**ARMS["ns-r1-ema+aux+pp512"], "post_proc_impuls
 ARMS["ns-r1-ema+aux+spectral"] = {**ARMS["ns-r1-ema+aux"], "spectral_critic": "256,1024"}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
+PAPER_RATE = {"sample_rate": 16000, "slice_len": 16384}
 ARMS.update({f"{name}@8k": {**options, **NATIVE_RATE} for name, options in list(ARMS.items())})
 
 
 def arm_configs(names, round_seconds: float, dataset: str = "fsdd"):
     from bench.quality_run import load_quality_config
-    # The paper's recipe at the CPU's scale (d=16, batch 16); each arm sets what it changes.
-    base = load_quality_config(os.path.join(BENCH, "quality", f"{dataset}.json"), recipe="paper").replace(model_size=16, batch_size=16)
+    # The paper's recipe at the CPU's scale (d=16, batch 16) and rate (16 kHz, 16384 samples, whatever rate the
+    # reference run uses: @8k arms change it); each arm sets what it changes.
+    base = load_quality_config(os.path.join(BENCH, "quality", f"{dataset}.json"), recipe="paper").replace(
+        model_size=16, batch_size=16, **PAPER_RATE)
     base = base.replace(eval_every_steps=0, time_budget_secs=round_seconds, steps=10 ** 7,
                         checkpoint_every_steps=10 ** 6, checkpoint_every_secs=10 ** 6)
     return {name: base.replace(**ARMS[name]) for name in names}
