@@ -162,6 +162,23 @@ def test_recipes_auto_is_cpu_here_and_paper_is_the_papers():
         resolve_recipe("fast")
 
 
+def test_train_says_when_the_audio_is_recorded_at_half_its_rate(tmp_path):
+    import soundfile as sf
+    from pipeline.commands.training import rate_hint
+    (tmp_path / "low").mkdir()
+    (tmp_path / "mixed").mkdir()
+    for folder in ("low", "mixed"):
+        sf.write(str(tmp_path / folder / "a.wav"), np.zeros(4000), 8000)
+    sf.write(str(tmp_path / "mixed" / "b.wav"), np.zeros(4000), 16000)
+    (tmp_path / "low" / "broken.wav").write_bytes(b"not audio")  # skipped later, with its reason
+    cfg = tiny_config(sample_rate=16000, slice_len=16384)
+    assert "--sample-rate 8000 --slice-len 8192" in rate_hint(str(tmp_path / "low"), cfg)
+    assert rate_hint(str(tmp_path / "mixed"), cfg) == ""  # one file fills the band
+    assert rate_hint(str(tmp_path / "low"), cfg.replace(sample_rate=8000, slice_len=8192)) == ""
+    odd = rate_hint(str(tmp_path / "low"), cfg.replace(sample_rate=22050))
+    assert "every 22050 Hz slice is empty" in odd and "--slice-len" not in odd  # no slice length fits
+
+
 @pytest.mark.e2e
 def test_train_names_its_recipe_first_and_finds_file_name_labels(tmp_path):
     """FSDD's layout: one flat folder, names like 7_jackson_32.wav."""
