@@ -164,6 +164,7 @@ def test_recipes_auto_is_cpu_here_and_paper_is_the_papers():
 
 def test_train_says_when_the_audio_is_recorded_at_half_its_rate(tmp_path):
     import soundfile as sf
+    from models.audio import list_audio_files
     from pipeline.commands.training import rate_hint
     (tmp_path / "low").mkdir()
     (tmp_path / "mixed").mkdir()
@@ -172,10 +173,10 @@ def test_train_says_when_the_audio_is_recorded_at_half_its_rate(tmp_path):
     sf.write(str(tmp_path / "mixed" / "b.wav"), np.zeros(4000), 16000)
     (tmp_path / "low" / "broken.wav").write_bytes(b"not audio")  # skipped later, with its reason
     cfg = tiny_config(sample_rate=16000, slice_len=16384)
-    assert "--sample-rate 8000 --slice-len 8192" in rate_hint(str(tmp_path / "low"), cfg)
-    assert rate_hint(str(tmp_path / "mixed"), cfg) == ""  # one file fills the band
-    assert rate_hint(str(tmp_path / "low"), cfg.replace(sample_rate=8000, slice_len=8192)) == ""
-    odd = rate_hint(str(tmp_path / "low"), cfg.replace(sample_rate=22050))
+    assert "--sample-rate 8000 --slice-len 8192" in rate_hint(list_audio_files(str(tmp_path / "low")), cfg)
+    assert rate_hint(list_audio_files(str(tmp_path / "mixed")), cfg) == ""  # one file fills the band
+    assert rate_hint(list_audio_files(str(tmp_path / "low")), cfg.replace(sample_rate=8000, slice_len=8192)) == ""
+    odd = rate_hint(list_audio_files(str(tmp_path / "low")), cfg.replace(sample_rate=22050))
     assert "every 22050 Hz slice is empty" in odd and "--slice-len" not in odd  # no slice length fits
 
 

@@ -24,8 +24,10 @@ def cmd_train(args):
     reference = None
     if args.data_dir:
         data_dir = existing_dir(args.data_dir, "data directory")
-        label_source, cfg = _labels(args, data_dir, cfg)
-        hint = rate_hint(data_dir, cfg)
+        from models.audio import list_audio_files
+        files = list_audio_files(data_dir)
+        label_source, cfg = _labels(args, data_dir, files, cfg)
+        hint = rate_hint(files, cfg)
         if hint:
             print(hint, flush=True)
         folder = data.load_folder(data_dir, cfg, label_source)
@@ -76,11 +78,10 @@ def _base_config(args):
     return WaveGANConfig.from_dict(values)
 
 
-def _labels(args, data_dir: str, cfg):
+def _labels(args, data_dir: str, files: list, cfg):
     """(label source, config): --label-source auto finds folder or file-name labels, and a
     labelled folder trains a class-conditional model unless num_classes was set."""
-    from models.audio import detect_label_source, label_name_for, list_audio_files
-    files = list_audio_files(data_dir)
+    from models.audio import detect_label_source, label_name_for
     source = args.label_source
     if source == "auto":
         source = detect_label_source(files, data_dir)
@@ -96,15 +97,14 @@ def _labels(args, data_dir: str, cfg):
     return source, cfg
 
 
-def rate_hint(data_dir: str, cfg) -> str:
+def rate_hint(files: list, cfg) -> str:
     """A line when every file is recorded at half the training rate or less: the top band of every
     slice is then empty, and the data's own rate halves the work a step (on FSDD, recorded at 8 kHz,
     it also judged better in equal time: README "Choosing the recipe")."""
     import soundfile as sf
-    from models.audio import list_audio_files
     from models.config import SLICE_LENGTHS
     rates = set()
-    for path in list_audio_files(data_dir):
+    for path in files:
         try:
             rates.add(sf.info(path).samplerate)
         except (RuntimeError, OSError):  # not libsndfile's: decoded (or skipped, with its reason) later
