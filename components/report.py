@@ -54,7 +54,12 @@ def plot_curves(history: list, folder: str):
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3))
     steps = [e["step"] for e in history]
     for ax, name in zip(np.atleast_1d(axes), names):
-        ax.plot(steps, [e.get(name, np.nan) for e in history], marker=".")
+        ax.plot(steps, [e.get(name, np.nan) for e in history], marker=".", label="judge")
+        if name == "label_accuracy" and any("critic_label_accuracy" in e for e in history):
+            # Far above the judge's: G satisfies the critic's class head with cues no listener hears.
+            ax.plot(steps, [e.get("critic_label_accuracy", np.nan) for e in history], marker=".",
+                    label="critic's class head")
+            ax.legend(fontsize="small")
         ax.set_title(name)
         if name == "frechet_distance":  # falls by orders of magnitude: linear hides all after the start
             ax.set_yscale("log")

@@ -16,6 +16,7 @@ from models.errors import WaveGANError
 SLICE_LENGTHS = (4096, 8192, 16384, 32768, 65536)
 LOSSES = ("dcgan", "lsgan", "wgan", "wgan-gp", "hinge")
 AUGMENTS = ("shift", "gain")
+AUX_FAKES = ("", "class", "per-class")
 UPSAMPLES = ("zeros", "nn", "linear", "cubic")
 OPTIMIZERS = ("adam", "rmsprop")
 SELECT_BY = ("frechet_distance", "inception_score")
@@ -82,6 +83,7 @@ class WaveGANConfig(_ConfigBase):
     # --- conditioning ---
     num_classes: int = field(default=0, metadata={"help": "number of labels for a class-conditional model (0 = unconditional)"})
     aux_classifier: float = field(default=0.0, metadata={"help": "conditional models: weight of an auxiliary-classifier term (AC-GAN): D also names the class of real audio, and G is rewarded when D names the class it was asked for (0 = off)"})
+    aux_fakes: str = field(default="", metadata={"help": "conditional models with aux_classifier: what D's class head learns of generated audio. '' nothing (AC-GAN: real audio only, and G can satisfy the head with cues no listener hears), 'class' one extra class for every generated clip, 'per-class' a generated twin of each class (ADC-GAN)"})
     label_names: list = field(default_factory=list, metadata={"flag": False, "help": "the class names, index order (set from the data's labels: folder names, FSDD digits); they travel with the export"})
     label_film: bool = field(default=False, metadata={"help": "conditional models: the label also scales and shifts every upsampling layer's channels in G (FiLM)"})
     label_film_shift: bool = field(default=True, metadata={"help": "FiLM also shifts the channels (off: scale only; a per-class constant offset becomes steady comb tones through the zero-stuffing upsamplers)"})
@@ -124,6 +126,11 @@ class WaveGANConfig(_ConfigBase):
         return self.num_classes > 0
 
     @property
+    def class_head_size(self) -> int:
+        """Logits of D's class head: the classes, then aux_fakes' classes of generated audio."""
+        return self.num_classes + {"": 0, "class": 1, "per-class": self.num_classes}[self.aux_fakes]
+
+    @property
     def augment_list(self) -> list:
         return [name.strip() for name in self.augment.split(",") if name.strip()]
 
@@ -153,6 +160,9 @@ class WaveGANConfig(_ConfigBase):
              "spectral_critic", f"FFT sizes must be powers of two from 64 to a quarter of slice_len ({self.slice_len // 4})")
         need(not self.spectral_critic or self.loss in ("dcgan", "lsgan", "hinge"), "spectral_critic",
              "needs a bounded loss (dcgan, lsgan or hinge): the gradient penalties regularise the waveform critic only")
+        need(self.aux_fakes in AUX_FAKES, "aux_fakes", f"must be one of {AUX_FAKES}")
+        need(not self.aux_fakes or (self.conditional and self.aux_classifier > 0), "aux_fakes",
+             "needs a conditional model with an auxiliary classifier (--num-classes, --aux-classifier)")
         need(self.r1_every > 0, "r1_every", "must be positive")
         need(self.train_eval_clips >= 2, "train_eval_clips", "must be at least 2")
         for name in ("sample_rate", "num_channels", "latent_dim", "model_size", "kernel_len",

@@ -24,8 +24,8 @@ HISTORY_FILE = "eval_history.json"
 BEST_FILE = "best.json"
 BEST_CHECKPOINT = os.path.join("checkpoints", "best", "ckpt")
 HIGHER_IS_BETTER = {"inception_score": True, "frechet_distance": False}
-TENSORBOARD_METRICS = ("frechet_distance", "inception_score", "inception_score_ratio", "label_accuracy", "ndb",
-                       "nn_distance_to_train", "silent_fraction")
+TENSORBOARD_METRICS = ("frechet_distance", "inception_score", "inception_score_ratio", "label_accuracy",
+                       "critic_label_accuracy", "ndb", "nn_distance_to_train", "silent_fraction")
 EVAL_SEED_OFFSET = 7919  # evaluation latents differ from the preview latents
 
 
@@ -45,6 +45,17 @@ def generate_clips(generator, z, labels, batch: int = 64) -> np.ndarray:
     return np.concatenate(out)
 
 
+def critic_label_accuracy(discriminator, clips, labels, batch: int = 64):
+    """The share of generated clips the critic's class head names as the class G was asked for; None
+    without a head. Far above the judge's label accuracy, G satisfies the head with cues no listener
+    hears (then try --aux-fakes)."""
+    if getattr(discriminator, "class_head", None) is None or labels is None:
+        return None
+    named = [np.argmax(discriminator.critique(clips[i:i + batch], labels[i:i + batch])[1].numpy(), axis=1)
+             for i in range(0, len(clips), batch)]
+    return float(np.mean(np.concatenate(named) == labels))
+
+
 class BestCheckpoint:
     """Scores the generator, tracks the best score and how long since it improved."""
 
@@ -57,7 +68,7 @@ class BestCheckpoint:
                              "use --select-by frechet_distance")
         self.cfg, self.run_dir, self.reference = cfg, run_dir, reference
         self.write_dir, self.agree = write_dir or run_dir, agree
-        self.generator = generator
+        self.generator, self.discriminator = generator, discriminator
         self.checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator)
         self.z, self.labels = evaluation_latents(cfg)
         self.history = _read_json(os.path.join(run_dir, HISTORY_FILE), [])
@@ -79,6 +90,9 @@ class BestCheckpoint:
         clips = generate_clips(self.generator, self.z, self.labels)
         metrics = self.reference.score(clips, self.labels, label_names=self.cfg.label_names)
         metrics.pop("class_histogram", None)
+        critic = critic_label_accuracy(self.discriminator, clips, self.labels)
+        if critic is not None:
+            metrics["critic_label_accuracy"] = critic
         entry = {"step": int(step), "seconds": round(time.time() - t0, 2), **metrics}
         self.history = [e for e in self.history if e["step"] != step] + [entry]
         _write_json(os.path.join(self.write_dir, HISTORY_FILE), self.history)
@@ -98,7 +112,7 @@ class BestCheckpoint:
                          "metrics": metrics}
             _write_json(os.path.join(self.write_dir, BEST_FILE), self.best)
         log.info("eval at step %d: %s (best %s %.4g at step %d), %.1f s", step,
-                 "  ".join(f"{k}={metrics[k]:.4g}" for k in TENSORBOARD_METRICS[:4] if k in metrics),
+                 "  ".join(f"{k}={metrics[k]:.4g}" for k in TENSORBOARD_METRICS[:5] if k in metrics),
                  self.cfg.select_by, self.best["value"] if self.best else float("nan"),
                  self.best["step"] if self.best else -1, entry["seconds"])
         return entry

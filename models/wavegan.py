@@ -146,8 +146,9 @@ class Discriminator(tf.Module):
         if cfg.conditional:
             self.label_projection = tf.Variable(
                 tf.random.normal([cfg.num_classes, self.feature_dim], stddev=0.02), name="label_projection")
-        # AC-GAN (Odena et al., 2017): a class head on the waveform critic's features.
-        self.class_head = (Dense(self.feature_dim, cfg.num_classes, name="class_head")
+        # AC-GAN (Odena et al., 2017): a class head on the waveform critic's features; with cfg.aux_fakes
+        # it also has classes for generated audio (ADC-GAN, Hou et al., 2022).
+        self.class_head = (Dense(self.feature_dim, cfg.class_head_size, name="class_head")
                            if cfg.conditional and cfg.aux_classifier else None)
         self.spectral = [SpectralBranch(n, 2 * d, cfg.num_classes, cfg.compute_dtype, name=f"spectral_{n}")
                          for n in cfg.spectral_fft_sizes]

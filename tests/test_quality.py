@@ -3,6 +3,7 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
 import pytest
 
 from models.quality import Bins, QualityReference, frechet_distance, inception_score, noise_floor_db, sanity
@@ -189,6 +190,26 @@ def test_best_checkpoint_keeps_the_best_generator_and_stops_early(tmp_path, tone
     assert restore_best(str(tmp_path), generator)["step"] == best_step
     for before, after in zip(weights[best_step], generator.trainable_variables):
         np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_critic_label_accuracy_is_the_share_the_class_head_names_as_asked(tmp_path, tone_judge):
+    """A head that names every clip "1" is right for exactly the clips asked to be "1"; the evaluation
+    history carries the figure beside the judge's label accuracy; no head, no figure."""
+    from models.judge import Judge
+    from models.selection import BestCheckpoint, critic_label_accuracy
+    from models.wavegan import Discriminator, Generator
+    cfg = tiny_config(num_classes=3, aux_classifier=1.0, eval_every_steps=1, train_eval_clips=12)
+    discriminator = Discriminator(cfg)
+    head = discriminator.class_head
+    head.w.assign(tf.zeros_like(head.w))
+    head.b.assign([0.0, 10.0, 0.0])
+    clips, labels = np.zeros([6, cfg.slice_len, 1], np.float32), np.array([0, 1, 1, 2, 1, 0], np.int32)
+    assert critic_label_accuracy(discriminator, clips, labels, batch=4) == pytest.approx(0.5)
+    assert critic_label_accuracy(Discriminator(tiny_config(num_classes=3)), clips, labels) is None
+    folder, (train_audio, train_labels, eval_audio, eval_labels) = tone_judge
+    reference = QualityReference(train_audio, eval_audio, SR, Judge.load(folder), train_labels, eval_labels)
+    entry = BestCheckpoint(cfg, str(tmp_path), reference, Generator(cfg), discriminator).evaluate(0)
+    assert entry["critic_label_accuracy"] == pytest.approx(1 / 3) and "label_accuracy" in entry
 
 
 def test_select_by_inception_score_needs_labels(tmp_path):

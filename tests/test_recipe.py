@@ -10,7 +10,7 @@ import tensorflow as tf
 from models.augment import gain, time_shift
 from models.config import ConfigError
 from models.losses import discriminator_loss, generator_loss, r1_penalty, spectral_r1_penalty
-from models.train import CONFIG_FILE, Trainer
+from models.train import CONFIG_FILE, Trainer, fake_class
 from tests.conftest import random_audio_dataset, run_cli, tiny_config, tiny_flags
 
 RECIPE_OPTIONS = dict(loss="dcgan", r1_gamma=1.0, r1_every=2, d_updates=1, g_ema_decay=0.9, augment="shift,gain", aux_classifier=1.0,
@@ -267,3 +267,33 @@ def test_the_auxiliary_classifier_trains_the_class_head_and_rewards_the_asked_cl
     scores, logits = trainer.discriminator.critique(tf.random.normal([2, 16384, 1]), tf.constant([0, 2]))
     assert scores.shape == (2, 1) and logits.shape == (2, 3)
     assert Trainer(tiny_config(aux_classifier=1.0), str(tmp_path / "u")).discriminator.class_head is None
+
+
+@pytest.mark.parametrize("fakes,targets", [("class", [3, 3, 3, 3]), ("per-class", [3, 4, 5, 4])])
+def test_the_class_head_learns_to_tell_generated_audio_from_real_classes(tmp_path, fakes, targets):
+    """aux_fakes: G's clips get classes of their own in D's head, so G cannot satisfy the head with
+    cues that real audio does not carry (the head of the real-only AC-GAN named 100% of them as asked)."""
+    cfg = tiny_config(num_classes=3, aux_classifier=1.0, aux_fakes=fakes, loss="dcgan", d_updates=1, d_lr=1e-3)
+    trainer = Trainer(cfg, str(tmp_path))
+    assert trainer.discriminator.class_head.variables[0].shape[-1] == cfg.class_head_size == max(targets) + 1
+    label = tf.constant([0, 1, 2, 1])
+    assert fake_class(cfg, label).numpy().tolist() == targets
+    z = tf.random.uniform([4, cfg.latent_dim], -1.0, 1.0, seed=1)
+
+    def generated_share():  # the head's probability that G's clips are generated (any generated class)
+        logits = trainer.discriminator.critique(trainer.generator(z, label), label)[1]
+        return float(tf.reduce_mean(tf.reduce_sum(tf.nn.softmax(logits)[:, cfg.num_classes:], axis=1)))
+
+    before = generated_share()
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(random_audio_dataset(cfg)))
+    metrics = [trainer._train_step(iterator) for _ in range(16)][-1]
+    assert np.isfinite(float(metrics["d_fake_class_loss"])) and np.isfinite(float(metrics["g_class_loss"]))
+    after = generated_share()
+    assert after > 0.9 and after > before + 0.3, (before, after)
+
+
+def test_aux_fakes_needs_the_auxiliary_classifier():
+    with pytest.raises(ConfigError, match="aux_fakes"):
+        tiny_config(num_classes=3, aux_fakes="class").validate()
+    with pytest.raises(ConfigError, match="aux_fakes"):
+        tiny_config(num_classes=3, aux_classifier=1.0, aux_fakes="twins").validate()
