@@ -161,8 +161,8 @@ class WaveGANConfig(_ConfigBase):
         need(not self.spectral_critic or self.loss in ("dcgan", "lsgan", "hinge"), "spectral_critic",
              "needs a bounded loss (dcgan, lsgan or hinge): the gradient penalties regularise the waveform critic only")
         need(self.aux_fakes in AUX_FAKES, "aux_fakes", f"must be one of {AUX_FAKES}")
-        need(not self.aux_fakes or (self.conditional and self.aux_classifier > 0), "aux_fakes",
-             "needs a conditional model with an auxiliary classifier (--num-classes, --aux-classifier)")
+        need(not self.aux_fakes or self.aux_classifier > 0, "aux_fakes",
+             "needs the auxiliary classifier (--aux-classifier above 0); like it, unconditional models ignore it")
         need(self.r1_every > 0, "r1_every", "must be positive")
         need(self.train_eval_clips >= 2, "train_eval_clips", "must be at least 2")
         for name in ("sample_rate", "num_channels", "latent_dim", "model_size", "kernel_len",

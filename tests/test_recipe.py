@@ -292,8 +292,10 @@ def test_the_class_head_learns_to_tell_generated_audio_from_real_classes(tmp_pat
     assert after > 0.9 and after > before + 0.3, (before, after)
 
 
-def test_aux_fakes_needs_the_auxiliary_classifier():
+def test_aux_fakes_needs_the_auxiliary_classifier(tmp_path):
     with pytest.raises(ConfigError, match="aux_fakes"):
         tiny_config(num_classes=3, aux_fakes="class").validate()
     with pytest.raises(ConfigError, match="aux_fakes"):
         tiny_config(num_classes=3, aux_classifier=1.0, aux_fakes="twins").validate()
+    unconditional = tiny_config(aux_classifier=1.0, aux_fakes="class").validate()  # a recipe's, with no labels
+    assert Trainer(unconditional, str(tmp_path)).discriminator.class_head is None
