@@ -48,6 +48,20 @@ def label_names_from_schema(schema_path):
     return []
 
 
+def restorable_discriminator(discriminator, checkpoint: str):
+    """D, or D's parts without its class head when the checkpoint's head has another number of classes
+    (a model from before aux_fakes): that head starts fresh and the rest of D is warm-started."""
+    head = discriminator.class_head
+    saved = dict(tf.train.list_variables(checkpoint)).get("discriminator/class_head/b/.ATTRIBUTES/VARIABLE_VALUE")
+    if head is None or saved is None or list(saved) == head.b.shape.as_list():
+        return discriminator
+    log.info("the previous model's class head has %d outputs, this one %d: it starts fresh", saved[0],
+             head.b.shape[0])
+    return tf.train.Checkpoint(**{name: part for name, part in vars(discriminator).items()
+                                  if name != "class_head" and not name.startswith("_")
+                                  and isinstance(part, (tf.Module, tf.Variable, list))})
+
+
 def warm_start(trainer: Trainer, model_base: str) -> str:
     """Loads G and D from the newest pushed version under model_base; returns it or ''."""
     previous = latest_version_dir(model_base) if model_base else None
@@ -57,7 +71,8 @@ def warm_start(trainer: Trainer, model_base: str) -> str:
     if not tf.io.gfile.exists(checkpoint + ".index"):
         log.warning("previous model %s has no warm-start weights: training from scratch", previous)
         return ""
-    status = tf.train.Checkpoint(generator=trainer.generator, discriminator=trainer.discriminator).read(checkpoint)
+    discriminator = restorable_discriminator(trainer.discriminator, checkpoint)
+    status = tf.train.Checkpoint(generator=trainer.generator, discriminator=discriminator).read(checkpoint)
     try:
         status.assert_existing_objects_matched()
     except AssertionError:

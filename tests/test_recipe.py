@@ -299,3 +299,24 @@ def test_aux_fakes_needs_the_auxiliary_classifier(tmp_path):
         tiny_config(num_classes=3, aux_classifier=1.0, aux_fakes="twins").validate()
     unconditional = tiny_config(aux_classifier=1.0, aux_fakes="class").validate()  # a recipe's, with no labels
     assert Trainer(unconditional, str(tmp_path)).discriminator.class_head is None
+
+
+def test_a_model_from_before_aux_fakes_warm_starts_all_but_the_class_head(tmp_path):
+    """The pushed model's head names 3 classes, the new one's 4: G and the rest of D come from the
+    pushed model, the head starts fresh, and training goes on."""
+    from components.trainer_fn import WARM_START_CHECKPOINT, warm_start
+    old = tiny_config(num_classes=3, aux_classifier=1.0, loss="dcgan", d_updates=1, steps=1)
+    pushed = Trainer(old, str(tmp_path / "old"))
+    version = tmp_path / "models" / "1"
+    (version / "saved_model.pb").parent.mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"")  # a complete version: the file the version listing looks for
+    tf.train.Checkpoint(generator=pushed.generator, discriminator=pushed.discriminator).write(
+        str(version / WARM_START_CHECKPOINT))
+    new = Trainer(old.replace(aux_fakes="class"), str(tmp_path / "new"))
+    assert warm_start(new, str(tmp_path / "models")) == str(version)
+    for before, after in zip(_weights(pushed.generator), _weights(new.generator)):
+        np.testing.assert_array_equal(before, after)
+    np.testing.assert_array_equal(pushed.discriminator.convs[0].kernel.numpy(), new.discriminator.convs[0].kernel.numpy())
+    assert new.discriminator.class_head.b.shape[0] == 4
+    metrics = new.fit(random_audio_dataset(new.cfg), export=False)
+    assert np.isfinite(metrics["d_fake_class_loss"])
