@@ -316,7 +316,8 @@ def test_a_model_from_before_aux_fakes_warm_starts_all_but_the_class_head(tmp_pa
     assert warm_start(new, str(tmp_path / "models")) == str(version)
     for before, after in zip(_weights(pushed.generator), _weights(new.generator)):
         np.testing.assert_array_equal(before, after)
-    np.testing.assert_array_equal(pushed.discriminator.convs[0].kernel.numpy(), new.discriminator.convs[0].kernel.numpy())
+    np.testing.assert_array_equal(pushed.discriminator.convs[0].kernel.numpy(),
+                                  new.discriminator.convs[0].kernel.numpy())
     assert new.discriminator.class_head.b.shape[0] == 4
     metrics = new.fit(random_audio_dataset(new.cfg), export=False)
     assert np.isfinite(metrics["d_fake_class_loss"])
