@@ -41,12 +41,12 @@ TARGET_LABEL_ACCURACY_RATIO = 0.7
 
 def load_quality_config(path: str, recipe: str = None):
     """A quality config: the recipe it names (models.recipes; `recipe` overrides it), then its own values."""
-    from models.config import WaveGANConfig
+    from models.config import WaveGANConfig, merge_options
     from models.recipes import resolve_recipe
     with open(path) as f:
         values = json.load(f)
     named = values.pop("recipe", "paper")
-    return WaveGANConfig.from_dict({**resolve_recipe(recipe or named)[1], **values})
+    return WaveGANConfig.from_dict(merge_options(resolve_recipe(recipe or named)[1], values))
 
 
 def load_dataset(name: str, run_dir: str, cfg):

@@ -204,16 +204,23 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class=None, title="
             group.add_argument(flag, dest=f.name, type=kind, default=None, help=help_text)
 
 
+def merge_options(values: dict, given: dict) -> dict:
+    """`given` over `values` (a recipe's, a run's saved options). aux_fakes only serves the
+    auxiliary classifier: options that turn the classifier off take it with them, unless they set
+    aux_fakes too, so `--aux-classifier 0` over a recipe is not an error."""
+    merged = {**values, **given}
+    if "aux_classifier" in given and not given["aux_classifier"] and "aux_fakes" not in given:
+        merged["aux_fakes"] = ""
+    return merged
+
+
 def config_from_args(args: argparse.Namespace, base=None, config_class=None):
     """Overrides `base` (or the defaults) with the flags the user actually gave."""
     if config_class is None:
         config_class = type(base) if base is not None else WaveGANConfig
     values = dataclasses.asdict(base) if base is not None else {}
-    for f in fields(config_class):
-        given = getattr(args, f.name, None)
-        if given is not None:
-            values[f.name] = given
-    return config_class.from_dict(values)
+    given = {f.name: getattr(args, f.name) for f in fields(config_class) if getattr(args, f.name, None) is not None}
+    return config_class.from_dict(merge_options(values, given))
 
 
 LABEL_SOURCES = ("none", "folder", "prefix")

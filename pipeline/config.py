@@ -14,7 +14,7 @@ import logging
 import os
 from dataclasses import dataclass, field, fields
 
-from models.config import ConfigError, IngestConfig, WaveGANConfig, _ConfigBase
+from models.config import ConfigError, IngestConfig, WaveGANConfig, _ConfigBase, merge_options
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class PipelineConfig(_ConfigBase):
         if isinstance(self.model, dict):  # the recipe's values, then the model options given
             from models.recipes import describe, resolve_recipe
             name, values, why = resolve_recipe(self.recipe)
-            self.model = WaveGANConfig.from_dict({**values, **self.model})
+            self.model = WaveGANConfig.from_dict(merge_options(values, self.model))
             self.recipe_note = describe(name, why) + (" (with the config's model options over it)"
                                                       if self.model != WaveGANConfig.from_dict(values) else "")
         if isinstance(self.ingest, dict):

@@ -18,6 +18,8 @@ from pipeline.demo_data import CLASSES
 # comb-free label path (auxiliary classifier, FiLM, nearest-neighbour upsampling): measured back to
 # back, FD 18.6 against 112 and IS ratio 0.51 against 0.50 for version 2, in less time.
 DEMO_RECIPE = "paper"
+# aux_fakes (the cpu recipe's since 2026-12-07) stays off: at 100 steps a span it lowered version 2's label
+# accuracy to 0.35 from 0.47 of the judge's (it pays off after about 2,000 steps).
 DEMO_LABEL_PATH = {"aux_classifier": 1.0, "label_film": True, "upsample": "nn"}
 
 

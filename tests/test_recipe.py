@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from models.augment import gain, time_shift
-from models.config import ConfigError
+from models.config import ConfigError, WaveGANConfig
 from models.losses import discriminator_loss, generator_loss, r1_penalty, spectral_r1_penalty
 from models.train import CONFIG_FILE, Trainer, fake_class
 from tests.conftest import random_audio_dataset, run_cli, tiny_config, tiny_flags
@@ -321,3 +321,19 @@ def test_a_model_from_before_aux_fakes_warm_starts_all_but_the_class_head(tmp_pa
     assert new.discriminator.class_head.b.shape[0] == 4
     metrics = new.fit(random_audio_dataset(new.cfg), export=False)
     assert np.isfinite(metrics["d_fake_class_loss"])
+
+
+def test_turning_the_class_head_off_over_a_recipe_takes_aux_fakes_with_it():
+    """The cpu recipe's aux_fakes serves its auxiliary classifier: `--aux-classifier 0` over it is
+    a config that trains, while `--aux-fakes class` with the classifier off stays an error."""
+    import argparse
+    from models.config import config_from_args
+    from models.recipes import RECIPES
+    from pipeline.config import PipelineConfig
+    recipe = WaveGANConfig.from_dict(dict(RECIPES["cpu"], num_classes=3))
+    assert recipe.aux_fakes == "class"
+    off = config_from_args(argparse.Namespace(aux_classifier=0.0), recipe).validate()
+    assert (off.aux_classifier, off.aux_fakes) == (0.0, "")
+    assert PipelineConfig(recipe="cpu", model={"aux_classifier": 0.0}).model.aux_fakes == ""
+    with pytest.raises(ConfigError, match="aux_fakes"):
+        config_from_args(argparse.Namespace(aux_classifier=0.0, aux_fakes="class"), recipe).validate()

@@ -60,7 +60,7 @@ def cmd_train(args):
 
 def _base_config(args):
     """The options before flags: a run directory's own (resuming), else the recipe under the --config file."""
-    from models.config import ConfigError, WaveGANConfig
+    from models.config import ConfigError, WaveGANConfig, merge_options
     from models.recipes import describe, resolve_recipe
     from models.train import CONFIG_FILE
     saved = os.path.join(args.out, CONFIG_FILE)
@@ -72,7 +72,7 @@ def _base_config(args):
     if args.config:
         try:
             with open(args.config) as f:
-                values.update(json.load(f))
+                values = merge_options(values, json.load(f))
         except (OSError, ValueError) as error:
             raise ConfigError(f"cannot read config {args.config}: {error}") from None
     return WaveGANConfig.from_dict(values)
