@@ -83,6 +83,9 @@ ARMS["ns-r1-ema+aux+spectral"] = {**ARMS["ns-r1-ema+aux"], "spectral_critic": "2
 # the judge 27%): one class for all generated clips, or a generated twin per class (ADC-GAN).
 ARMS["ns-r1-ema+aux+fake"] = {**ARMS["ns-r1-ema+aux"], "aux_fakes": "class"}
 ARMS["ns-r1-ema+aux+adc"] = {**ARMS["ns-r1-ema+aux"], "aux_fakes": "per-class"}
+# Voicing: every arm's clips are noise shaped in time, with no pitch harmonics. A critic on the waveform folded
+# by period (HiFi-GAN's periods) compares each phase of a period across many periods.
+ARMS["ns-r1-ema+aux+fake+period"] = {**ARMS["ns-r1-ema+aux+fake"], "period_critic": "2,3,5,7,11"}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
 PAPER_RATE = {"sample_rate": 16000, "slice_len": 16384}

@@ -80,6 +80,7 @@ class WaveGANConfig(_ConfigBase):
     post_proc_impulse: bool = field(default=False, metadata={"help": "the post-processing filter starts as the identity (an impulse), not random taps (the paper's)"})
     phase_shuffle: int = field(default=2, metadata={"help": "D phase shuffle radius n (0 = off)"})
     spectral_critic: str = field(default="", metadata={"help": "FFT sizes of a second critic on log-magnitude STFTs, comma-separated, e.g. 256,1024 ('' = off)"})
+    period_critic: str = field(default="", metadata={"help": "periods of a critic on the waveform folded by period (HiFi-GAN's multi-period discriminator), comma-separated, e.g. 2,3,5,7,11 ('' = off)"})
     # --- conditioning ---
     num_classes: int = field(default=0, metadata={"help": "number of labels for a class-conditional model (0 = unconditional)"})
     aux_classifier: float = field(default=0.0, metadata={"help": "conditional models: weight of an auxiliary-classifier term (AC-GAN): D also names the class of real audio, and G is rewarded when D names the class it was asked for (0 = off)"})
@@ -136,10 +137,11 @@ class WaveGANConfig(_ConfigBase):
 
     @property
     def spectral_fft_sizes(self) -> list:
-        try:
-            return [int(n) for n in self.spectral_critic.split(",") if n.strip()]
-        except ValueError:
-            return [-1]  # fails validation with the option's name
+        return _int_list(self.spectral_critic)
+
+    @property
+    def periods(self) -> list:
+        return _int_list(self.period_critic)
 
     @property
     def compute_dtype(self) -> str:
@@ -160,6 +162,8 @@ class WaveGANConfig(_ConfigBase):
              "spectral_critic", f"FFT sizes must be powers of two from 64 to a quarter of slice_len ({self.slice_len // 4})")
         need(not self.spectral_critic or self.loss in ("dcgan", "lsgan", "hinge"), "spectral_critic",
              "needs a bounded loss (dcgan, lsgan or hinge): the gradient penalties regularise the waveform critic only")
+        need(all(2 <= p <= self.slice_len // 256 for p in self.periods), "period_critic",
+             f"periods must be integers from 2 to slice_len / 256 ({self.slice_len // 256})")
         need(self.aux_fakes in AUX_FAKES, "aux_fakes", f"must be one of {AUX_FAKES}")
         need(not self.aux_fakes or self.aux_classifier > 0, "aux_fakes",
              "needs the auxiliary classifier (--aux-classifier above 0); like it, unconditional models ignore it")
@@ -202,6 +206,15 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class=None, title="
         else:
             kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
             group.add_argument(flag, dest=f.name, type=kind, default=None, help=help_text)
+
+
+def _int_list(text: str) -> list:
+    """'256,1024' -> [256, 1024]; text that is not such a list -> [-1], which fails validation with the
+    option's name."""
+    try:
+        return [int(n) for n in text.split(",") if n.strip()]
+    except ValueError:
+        return [-1]
 
 
 def merge_options(values: dict, given: dict) -> dict:

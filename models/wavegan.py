@@ -12,6 +12,7 @@ import tensorflow as tf
 from models.config import WaveGANConfig
 from models.layers import (BatchNorm, Conv1D, ConvTranspose1D, Dense, Identity,
                            UpsampleConv1D, phase_shuffle)
+from models.periodic import PeriodBranch
 from models.spectral import SpectralBranch
 
 LABEL_EMBED_DIM = 32  # size of G's learned label embedding (conditional models)
@@ -123,7 +124,9 @@ class Discriminator(tf.Module):
     `waveform` the waveform critic's alone: what the gradient penalties regularise
     (the log-spectrogram's input gradient near silence is 1e6 times the waveform's).
     The R1 penalty regularises each spectral branch in its own input space, the spectrogram
-    (models.losses.spectral_r1_penalty).
+    (models.losses.spectral_r1_penalty). With cfg.period_critic, branches on the waveform folded by
+    period (models.periodic) score it too; their input is the waveform, so `waveform` includes them
+    and the gradient penalties regularise them with the waveform critic.
     """
 
     def __init__(self, cfg: WaveGANConfig, name="discriminator", xla: bool = False):
@@ -152,12 +155,14 @@ class Discriminator(tf.Module):
                            if cfg.conditional and cfg.aux_classifier else None)
         self.spectral = [SpectralBranch(n, 2 * d, cfg.num_classes, cfg.compute_dtype, name=f"spectral_{n}")
                          for n in cfg.spectral_fft_sizes]
+        self.periodic = [PeriodBranch(p, d, cfg.num_classes, cfg.compute_dtype, name=f"period_{p}")
+                         for p in cfg.periods]
 
     def __call__(self, x, label=None, training=False, phase_seed=None):
         return tf.reduce_sum(self.branch_scores(x, label, training, phase_seed), axis=1)
 
     def branch_scores(self, x, label=None, training=False, phase_seed=None):
-        """[B, branches]: the waveform critic's score, then each spectral branch's."""
+        """[B, branches]: the waveform critic's score, then each spectral branch's, then each period's."""
         return self.critique(x, label, training, phase_seed)[0]
 
     def critique(self, x, label=None, training=False, phase_seed=None):
@@ -165,14 +170,16 @@ class Discriminator(tf.Module):
         if self.label_projection is not None and label is None:
             raise ValueError("this discriminator is conditional: a label is required")
         score, h = self._waveform(x, label, training, phase_seed)
-        scores = [score] + [branch(x, label) for branch in self.spectral]
+        scores = [score] + [branch(x, label) for branch in self.spectral + self.periodic]
         logits = self.class_head(h) if self.class_head is not None else None
         return tf.stack(scores, axis=1), logits
 
     def waveform(self, x, label=None, training=False, phase_seed=None):
-        """The waveform critic's score alone; phase_seed: a stateless [2] seed for this call's phase
-        shuffles (training); None = global RNG."""
-        return self._waveform(x, label, training, phase_seed)[0]
+        """The score of the critics on the waveform itself (the waveform critic and the period
+        branches); phase_seed: a stateless [2] seed for this call's phase shuffles (training); None =
+        global RNG."""
+        score = self._waveform(x, label, training, phase_seed)[0]
+        return score + tf.add_n([branch(x, label) for branch in self.periodic]) if self.periodic else score
 
     def _waveform(self, x, label, training, phase_seed):
         x = tf.cast(x, self.cfg.compute_dtype)

@@ -14,7 +14,7 @@ from models.train import CONFIG_FILE, Trainer, fake_class
 from tests.conftest import random_audio_dataset, run_cli, tiny_config, tiny_flags
 
 RECIPE_OPTIONS = dict(loss="dcgan", r1_gamma=1.0, r1_every=2, d_updates=1, g_ema_decay=0.9, augment="shift,gain", aux_classifier=1.0,
-                      label_film=True, spectral_critic="256,1024", num_classes=3)
+                      label_film=True, spectral_critic="256,1024", period_critic="2,3", num_classes=3)
 
 
 def _weights(module):
@@ -69,7 +69,8 @@ def test_all_options_together_train_with_finite_losses(tmp_path):
     assert all(np.isfinite(v) for v in metrics.values()), metrics
     assert len(trainer.discriminator.spectral) == 2 and all(b.variables for b in trainer.discriminator.spectral)
     changed = [not np.array_equal(a, b) for a, b in zip(d_before, _weights(trainer.discriminator))]
-    assert all(changed), "every critic weight, spectral branches included, is trained"
+    assert len(trainer.discriminator.periodic) == 2
+    assert all(changed), "every critic weight, spectral and period branches included, is trained"
 
 
 def test_the_average_is_checkpointed_resumed_and_is_what_the_export_serves(tmp_path):
@@ -149,6 +150,35 @@ def test_spectral_critic_scores_each_branch():
     scores = D.branch_scores(tf.random.normal([2, 16384, 1]))
     assert scores.shape == (2, 3)
     np.testing.assert_allclose(D(tf.random.normal([2, 16384, 1])).shape, [2])
+
+
+def test_fold_puts_each_phase_of_the_period_in_a_row():
+    from models.periodic import fold
+    audio = np.arange(10, dtype=np.float32)
+    folded = fold(tf.constant(audio.reshape(1, 10, 1)), 4)[:, :, 0].numpy()
+    padded = np.concatenate([audio, [8, 7]])  # reflected up to a multiple of 4
+    np.testing.assert_array_equal(folded, padded.reshape(3, 4).T)
+
+
+def test_period_critic_scores_each_branch_and_the_penalties_regularise_it():
+    """Period branches score the waveform: they are branches of the score, and D.waveform (what R1
+    and the gradient penalty differentiate) includes them."""
+    from models.wavegan import Discriminator
+    D = Discriminator(tiny_config(loss="dcgan", period_critic="2,3", num_classes=3))
+    x, label = tf.random.normal([2, 16384, 1]), tf.constant([0, 2])
+    scores = D.branch_scores(x, label)
+    assert scores.shape == (2, 3)
+    np.testing.assert_allclose(D.waveform(x, label).numpy(), tf.reduce_sum(scores, axis=1).numpy(), rtol=1e-5)
+    with tf.GradientTape() as tape:
+        penalty = tf.reduce_sum(r1_penalty(D.waveform, x, label))
+    gradients = tape.gradient(penalty, [branch.convs[0].kernel for branch in D.periodic])
+    assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in gradients)
+
+
+def test_period_critic_periods_are_checked():
+    for periods in ("1", "2,x", "128"):  # 128 > 16384 / 256
+        with pytest.raises(ConfigError, match="period_critic"):
+            tiny_config(period_critic=periods).validate()
 
 
 def test_recipes_auto_is_cpu_here_and_paper_is_the_papers():
