@@ -33,6 +33,15 @@ class Dense(tf.Module):
         return tf.matmul(x, _as(self.w, x)) + _as(self.b, x)
 
 
+def projection_score(output, label_projection, h, label):
+    """linear(h) + <embed(label), h>: a projection discriminator's score (Miyato & Koyama, 2018);
+    label_projection None: linear(h) alone."""
+    score = output(h)[:, 0]
+    if label_projection is not None:
+        score += tf.reduce_sum(tf.gather(label_projection, label) * h, axis=1)
+    return score
+
+
 class Conv1D(tf.Module):
     """Strided 1-D convolution with 'same' padding (output length = ceil(L / stride))."""
 

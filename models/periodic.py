@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from models.layers import Conv1D, Dense
+from models.layers import Conv1D, Dense, projection_score
 
 KERNEL_LEN = 5
 STRIDES = (3, 3, 3, 1)
@@ -48,7 +48,5 @@ class PeriodBranch(tf.Module):
             h = tf.nn.leaky_relu(conv(h), alpha=0.2)
         h = tf.cast(tf.reduce_mean(h, axis=1), tf.float32)  # [B * period, channels]
         h = tf.reduce_mean(tf.reshape(h, [-1, self.period, h.shape[-1]]), axis=1)
-        score = self.output(h)[:, 0]
-        if self.label_projection is not None:
-            score += tf.reduce_sum(tf.gather(self.label_projection, label) * h, axis=1)
+        score = projection_score(self.output, self.label_projection, h, label)
         return score

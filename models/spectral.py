@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from models.layers import Conv1D, Dense
+from models.layers import Conv1D, Dense, projection_score
 
 # The log's floor (about -60 dB of a full-scale sine's peak bin at n=256) bounds the critic's input
 # gradient where the spectrum is near zero: at 1e-5 the R1 penalty on real FSDD silence was ~1e9.
@@ -57,7 +57,5 @@ class SpectralBranch(tf.Module):
         for conv in self.convs:
             h = tf.nn.leaky_relu(conv(h), alpha=0.2)
         h = tf.cast(tf.reduce_mean(h, axis=1), tf.float32)
-        score = self.output(h)[:, 0]
-        if self.label_projection is not None:
-            score += tf.reduce_sum(tf.gather(self.label_projection, label) * h, axis=1)
+        score = projection_score(self.output, self.label_projection, h, label)
         return score

@@ -10,8 +10,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from models.config import WaveGANConfig
-from models.layers import (BatchNorm, Conv1D, ConvTranspose1D, Dense, Identity,
-                           UpsampleConv1D, phase_shuffle)
+from models.layers import (BatchNorm, Conv1D, ConvTranspose1D, Dense, Identity, UpsampleConv1D, phase_shuffle,
+                           projection_score)
 from models.periodic import PeriodBranch
 from models.spectral import SpectralBranch
 
@@ -189,7 +189,5 @@ class Discriminator(tf.Module):
                 seed = None if phase_seed is None else tf.random.experimental.stateless_fold_in(phase_seed, i)
                 x = phase_shuffle(x, self.cfg.phase_shuffle, seed, xla=self.xla)
         h = tf.cast(tf.reshape(x, [-1, self.feature_dim]), tf.float32)  # the score in float32
-        score = self.output(h)[:, 0]
-        if self.label_projection is not None:
-            score += tf.reduce_sum(tf.gather(self.label_projection, label) * h, axis=1)
+        score = projection_score(self.output, self.label_projection, h, label)
         return score, h
