@@ -116,13 +116,13 @@ def at_judge_rate(clips, cfg, judged):
     return out
 
 
-def judge_arm(trainer, reference, judged, clips: int, seed_offset: int = 0) -> dict:
+def judge_arm(trainer, reference, judged, clips: int, seed_offset: int = 0, voicing: bool = False) -> dict:
     """The judge's scores of an arm's clips, and how many of them the arm's own critic names as asked."""
     from models.selection import critic_label_accuracy, evaluation_latents, generate_clips
     cfg = trainer.cfg.replace(train_eval_clips=clips, seed=trainer.cfg.seed + seed_offset)
     z, labels = evaluation_latents(cfg)
     audio = generate_clips(trainer.sampler, z, labels)
-    scores = reference.score(at_judge_rate(audio, trainer.cfg, judged), labels)
+    scores = reference.score(at_judge_rate(audio, trainer.cfg, judged), labels, voicing=voicing)
     critic = critic_label_accuracy(trainer.discriminator, audio, labels)
     return scores if critic is None else {**scores, "critic_label_accuracy": critic}
 
@@ -149,7 +149,7 @@ def run_rounds(trainers: dict, dataset_for, reference, judged, rounds: int, eval
 def _short(metrics: dict) -> dict:
     keys = ("inception_score", "inception_score_ratio", "label_accuracy", "label_accuracy_ratio",
             "frechet_distance", "ndb", "class_histogram", "label_accuracy_per_class", "silent_fraction", "floor_db",
-            "critic_label_accuracy")
+            "critic_label_accuracy", "voiced_fraction", "voiced_fraction_ratio")
     return {k: metrics[k] for k in keys if k in metrics}
 
 
@@ -170,12 +170,13 @@ def spectrogram_row(folder: str, name: str, trainer, data, judged) -> str:
 
 def print_table(rows: list) -> None:
     print(f"{'arm':24}{'min':>6}{'steps':>7}{'IS ratio':>10}{'label acc':>11}{'FD':>8}{'NDB':>5}{'floor dB':>10}"
-          f"{'critic acc':>12}")
+          f"{'critic acc':>12}{'voiced':>8}")
     for r in rows:
         m = r["final"]
         print(f"{r['arm']:24}{r['minutes']:6.1f}{r['steps']:7d}{m['inception_score_ratio']:10.3f}"
               f"{m['label_accuracy_ratio']:11.3f}{m['frechet_distance']:8.2f}{m['ndb']:5d}"
-              f"{m.get('floor_db', float('nan')):10.1f}{m.get('critic_label_accuracy', float('nan')):12.2f}")
+              f"{m.get('floor_db', float('nan')):10.1f}{m.get('critic_label_accuracy', float('nan')):12.2f}"
+              f"{m.get('voiced_fraction_ratio', float('nan')):8.2f}")
 
 
 def parse_args(argv):
@@ -251,7 +252,7 @@ def main(argv=None) -> int:
     os.makedirs(os.path.join(figures, "media"), exist_ok=True)
     rows = []
     for name, trainer in trainers.items():
-        final = _short(judge_arm(trainer, reference, judged, FINAL_CLIPS, seed_offset=1))
+        final = _short(judge_arm(trainer, reference, judged, FINAL_CLIPS, seed_offset=1, voicing=True))
         spectrogram_row(figures, name, trainer, held_out, judged)
         rows.append({"arm": name, "options": ARMS[name], "minutes": round(outcome["seconds"][name] / 60, 2),
                      "steps": trainer.current_step, "final": final, "curve": outcome["curves"][name]})

@@ -99,8 +99,8 @@ def finish(args, cfg, data, reference, session: dict) -> dict:
         raise SystemExit(f"no exported model in {args.run_dir}: train first")
     out = args.results
     os.makedirs(out, exist_ok=True)
-    generated = reference.score(*sample_clips(export, SCORE_CLIPS, seed=1))
-    real = reference.score_real(SCORE_CLIPS)
+    generated = reference.score(*sample_clips(export, SCORE_CLIPS, seed=1), voicing=True)
+    real = reference.score_real(SCORE_CLIPS, voicing=True)
     history = _read(os.path.join(args.run_dir, HISTORY_FILE), [])
     best = _read(os.path.join(args.run_dir, BEST_FILE), {})
     previous = _read(os.path.join(out, "metrics.json"), {})
@@ -129,10 +129,11 @@ def finish(args, cfg, data, reference, session: dict) -> dict:
 
 def _print_table(metrics: dict) -> None:
     rows = [("real eval", metrics["real_eval"]), ("generated (best)", metrics["generated"])]
-    print(f"{'':18}{'IS':>7}{'IS ratio':>10}{'label acc':>11}{'FD':>9}{'NDB':>6}")
+    print(f"{'':18}{'IS':>7}{'IS ratio':>10}{'label acc':>11}{'FD':>9}{'NDB':>6}{'voiced':>8}")
     for name, m in rows:
         print(f"{name:18}{m.get('inception_score', float('nan')):7.2f}{m.get('inception_score_ratio', float('nan')):10.2f}"
-              f"{m.get('label_accuracy', float('nan')):11.2f}{m['frechet_distance']:9.2f}{m['ndb']:6d}")
+              f"{m.get('label_accuracy', float('nan')):11.2f}{m['frechet_distance']:9.2f}{m['ndb']:6d}"
+              f"{m.get('voiced_fraction', float('nan')):8.2f}")
     per_class = metrics["generated"].get("label_accuracy_per_class")
     if per_class:
         names = metrics["judge"].get("label_names", [])

@@ -163,8 +163,9 @@ def evaluate_on_folder(model_dir: str, data_dir: str, label_source: str = "folde
     reference = reference_for_folder(train, held_out, cfg.sample_rate,
                                      judge_dir or folder_judge_dir(data_dir, label_source, cfg), cfg.seed,
                                      judge_epochs)
-    metrics = {"judge": reference.describe(), **reference.score_real(num_clips),
-               "candidate": reference.score(*sample_clips(model_dir, num_clips, seed), label_names=cfg.label_names),
+    metrics = {"judge": reference.describe(), **reference.score_real(num_clips, voicing=True),
+               "candidate": reference.score(*sample_clips(model_dir, num_clips, seed), label_names=cfg.label_names,
+                                            voicing=True),
                "candidate_dir": model_dir,
                "skipped": [{"path": p, "reason": r} for p, r in folder.skipped]}
     return reference, metrics

@@ -25,7 +25,7 @@ TABLE_METRICS = (("inception_score", "IS", "{:.2f}"), ("inception_score_ratio", 
                  ("ndb", "NDB", "{:d}"), ("nn_distance_to_train", "NN to train", "{:.3g}"),
                  ("nn_distance_among_samples", "NN among", "{:.3g}"), ("silent_fraction", "silent", "{:.0%}"),
                  ("clipped_fraction", "clipped", "{:.0%}"), ("rms_db", "RMS dB", "{:.1f}"),
-                 ("floor_db", "floor dB", "{:.1f}"))
+                 ("floor_db", "floor dB", "{:.1f}"), ("voiced_fraction", "voiced", "{:.2f}"))
 CURVES = ("frechet_distance", "inception_score_ratio", "label_accuracy", "ndb_fraction")
 PLAYERS_PER_CLASS = 2
 SPECTROGRAM_FFT = 256

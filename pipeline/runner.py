@@ -178,7 +178,9 @@ def format_metrics(m: dict) -> str:
              f"FD {m['frechet_distance']:.4g}", f"NDB {m['ndb']}/{round(m['ndb'] / max(m['ndb_fraction'], 1e-9))}"
              if m.get("ndb") else f"NDB {m.get('ndb', 0)}",
              f"NN-train {m['nn_distance_to_train']:.3g}" if "nn_distance_to_train" in m else "",
-             f"silent {m['silent_fraction']:.0%}", f"clipped {m['clipped_fraction']:.0%}"]
+             f"silent {m['silent_fraction']:.0%}", f"clipped {m['clipped_fraction']:.0%}",
+             f"voiced {m['voiced_fraction']:.2f} ({m['voiced_fraction_ratio']:.2f} of real)"
+             if "voiced_fraction" in m else ""]
     return "  ".join(p for p in parts if p)
 
 

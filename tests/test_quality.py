@@ -6,7 +6,8 @@ import numpy as np
 import tensorflow as tf
 import pytest
 
-from models.quality import Bins, QualityReference, frechet_distance, inception_score, noise_floor_db, sanity
+from models.quality import (Bins, QualityReference, frechet_distance, inception_score, noise_floor_db, sanity,
+                            voiced_fraction)
 from tests.conftest import FSDD, tiny_config
 
 SR = 16000
@@ -64,6 +65,39 @@ def test_noise_floor_is_the_level_between_sounds():
     assert noise_floor_db(hiss) == pytest.approx(-60.0, abs=1.5)
     assert sanity(hiss)["floor_db"] == noise_floor_db(hiss)
     assert noise_floor_db(np.stack([burst] * 2)[:, :, None] * 0 + 0.5) == pytest.approx(-6.0, abs=0.1)
+
+
+def voiced_and_unvoiced(n, sample_rate, seed=0):
+    """Bursts with a pitch (harmonics of 100-250 Hz, like a voice) and noise bursts of the same
+    shape and level, each followed by silence."""
+    rng = np.random.RandomState(seed)
+    length = sample_rate // 2
+    t = np.arange(length) / sample_rate
+    voiced, noise = np.zeros([2, n, sample_rate, 1], np.float32)
+    for i in range(n):
+        f0 = rng.uniform(100, 250)
+        harmonics = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 12) if k * f0 < sample_rate / 2)
+        envelope = 0.3 * np.hanning(length) ** 0.3
+        voiced[i, :length, 0] = envelope * harmonics / np.abs(harmonics).max()
+        noise[i, :length, 0] = envelope * rng.uniform(-1, 1, length)
+    return voiced, noise
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 16000])
+def test_voiced_fraction_hears_pitch_not_noise(sample_rate):
+    voiced, noise = voiced_and_unvoiced(6, sample_rate)
+    assert voiced_fraction(voiced, sample_rate) > 0.8
+    assert voiced_fraction(noise, sample_rate) < 0.2
+    assert voiced_fraction(np.zeros_like(voiced), sample_rate) == 0.0  # nothing sounds: nothing is voiced
+
+
+def test_reference_scores_voicing_against_real_on_request():
+    voiced, noise = voiced_and_unvoiced(8, 8000)
+    reference = QualityReference(voiced, voiced[:4], 8000)
+    assert "voiced_fraction" not in reference.score(noise)  # off by default: kept out of training's evaluations
+    real = reference.score_real(voicing=True)["real_eval"]
+    assert real["voiced_fraction_ratio"] == pytest.approx(1.0)
+    assert reference.score(noise, voicing=True)["voiced_fraction_ratio"] < 0.25
 
 
 def test_ndb_counts_bins_that_differ():

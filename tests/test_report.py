@@ -1,5 +1,6 @@
 """Training with evaluation and a best checkpoint, `wavegan evaluate`, `wavegan report`, and the
 report in a real headless browser (Debian's chromium driven by Playwright)."""
+import json
 import os
 import shutil
 
@@ -65,7 +66,8 @@ def test_evaluate_on_a_folder_without_labels_says_so_once(trained, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("no inception score") == 1
     assert "IS " not in result.stdout and "candidate: FD" in result.stdout
-    assert os.path.exists(tmp_path / "m.json")
+    assert "voiced " in result.stdout  # pitch is heard without a judge too
+    assert 0.0 <= json.load(open(tmp_path / "m.json"))["candidate"]["voiced_fraction"] <= 1.0
 
 
 def test_report_over_a_run_without_checkpoints_is_a_one_line_error(tmp_path):
@@ -88,7 +90,7 @@ def report(trained):
 
 def test_report_has_every_part(report):
     page = open(os.path.join(report, "index.html")).read()
-    for part in ("Metrics", "During training", "Spectrograms", "Listen", "Judge", "real eval", "candidate"):
+    for part in ("Metrics", "During training", "Spectrograms", "Listen", "Judge", "real eval", "candidate", "voiced"):
         assert part in page
     assert page.count("<audio") == 2 * 5 * 2  # 2 clips per class, each with its nearest real neighbour
 
