@@ -86,6 +86,10 @@ ARMS["ns-r1-ema+aux+adc"] = {**ARMS["ns-r1-ema+aux"], "aux_fakes": "per-class"}
 # Voicing: every arm's clips are noise shaped in time, with no pitch harmonics. A critic on the waveform folded
 # by period (HiFi-GAN's periods) compares each phase of a period across many periods.
 ARMS["ns-r1-ema+aux+fake+period"] = {**ARMS["ns-r1-ema+aux+fake"], "period_critic": "2,3,5,7,11"}
+# ... and, judged by the voiced fraction: a spectral critic whose longest FFT resolves pitch harmonics (at 8 kHz,
+# 1024 points are 7.8 Hz bins), and twice the model width (the paper's d=64 makes voiced digits on a GPU).
+ARMS["ns-r1-ema+aux+fake+spectral"] = {**ARMS["ns-r1-ema+aux+fake"], "spectral_critic": "256,1024"}
+ARMS["ns-r1-ema+aux+fake+d32"] = {**ARMS["ns-r1-ema+aux+fake"], "model_size": 32}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
 PAPER_RATE = {"sample_rate": 16000, "slice_len": 16384}
