@@ -91,9 +91,12 @@ class FolderData:
         label_of = dict(zip(self.sources, (int(label) for label in self.labels)))
         held_out = eval_sources(self.sources, label_of.get, eval_percent)
         is_eval = np.array([s in held_out for s in self.sources], bool)
-        pick = lambda m: FolderData(self.audio[m], self.labels[m], self.vocabulary, self.skipped,  # noqa: E731
-                                    [s for s, k in zip(self.sources, m) if k])
-        return pick(~is_eval), pick(is_eval)
+        return self.subset(~is_eval), self.subset(is_eval)
+
+    def subset(self, mask: np.ndarray) -> "FolderData":
+        """The slices where mask is true, with their labels and sources."""
+        return FolderData(self.audio[mask], self.labels[mask], self.vocabulary, self.skipped,
+                          [s for s, keep in zip(self.sources, mask) if keep])
 
 
 def load_folder(data_dir: str, cfg: WaveGANConfig, label_source: str = "folder") -> FolderData:
