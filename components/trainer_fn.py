@@ -48,22 +48,36 @@ def label_names_from_schema(schema_path):
     return []
 
 
-def restorable_discriminator(discriminator, checkpoint: str):
-    """D, or D's parts without its class head when the checkpoint's head has another number of classes
-    (a model from before aux_fakes): that head starts fresh and the rest of D is warm-started."""
-    head = discriminator.class_head
-    saved = dict(tf.train.list_variables(checkpoint)).get("discriminator/class_head/b/.ATTRIBUTES/VARIABLE_VALUE")
-    if head is None or saved is None or list(saved) == head.b.shape.as_list():
-        return discriminator
-    log.info("the previous model's class head has %d outputs, this one %d: it starts fresh", saved[0],
-             head.b.shape[0])
-    return tf.train.Checkpoint(**{name: part for name, part in vars(discriminator).items()
-                                  if name != "class_head" and not name.startswith("_")
-                                  and isinstance(part, (tf.Module, tf.Variable, list))})
+def variable_shapes(obj, path: str) -> dict:
+    """{checkpoint key: shape} of every variable under obj, keyed as tf.train.Checkpoint writes them."""
+    if isinstance(obj, tf.Variable):
+        return {f"{path}/.ATTRIBUTES/VARIABLE_VALUE": obj.shape.as_list()}
+    shapes = {}
+    for name, child in tf.train.TrackableView(obj).children(obj).items():
+        shapes.update(variable_shapes(child, f"{path}/{name}"))
+    return shapes
+
+
+def restorable_discriminator(discriminator, saved: dict):
+    """D's parts that the checkpoint (`saved`: key -> shape) holds whole and with the same shapes. The
+    others start fresh: a critic branch the previous model did not have, a class head with another
+    number of outputs (a model from before aux_fakes)."""
+    parts, fresh = {}, []
+    for name, part in tf.train.TrackableView(discriminator).children(discriminator).items():
+        shapes = variable_shapes(part, f"discriminator/{name}")
+        if all(saved.get(key) == shape for key, shape in shapes.items()):
+            parts[name] = part
+        else:
+            fresh.append(name)
+    if fresh:
+        log.info("warm start: the critic's %s start fresh (not in the previous model, or another shape)",
+                 ", ".join(fresh))
+    return tf.train.Checkpoint(**parts)
 
 
 def warm_start(trainer: Trainer, model_base: str) -> str:
-    """Loads G and D from the newest pushed version under model_base; returns it or ''."""
+    """Loads G and D from the newest pushed version under model_base; returns it or ''. G must match
+    whole; D's parts that changed (a new branch, another class head) start fresh."""
     previous = latest_version_dir(model_base) if model_base else None
     if previous is None:
         return ""
@@ -71,13 +85,13 @@ def warm_start(trainer: Trainer, model_base: str) -> str:
     if not tf.io.gfile.exists(checkpoint + ".index"):
         log.warning("previous model %s has no warm-start weights: training from scratch", previous)
         return ""
-    discriminator = restorable_discriminator(trainer.discriminator, checkpoint)
-    status = tf.train.Checkpoint(generator=trainer.generator, discriminator=discriminator).read(checkpoint)
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError:
-        log.warning("previous model %s has a different architecture: training from scratch", previous)
+    saved = {key: shape for key, shape in tf.train.list_variables(checkpoint)}
+    if any(saved.get(key) != shape for key, shape in variable_shapes(trainer.generator, "generator").items()):
+        log.warning("previous model %s has a different generator: training from scratch", previous)
         return ""
+    discriminator = restorable_discriminator(trainer.discriminator, saved)
+    tf.train.Checkpoint(generator=trainer.generator, discriminator=discriminator).read(
+        checkpoint).assert_existing_objects_matched()
     trainer.reset_average()  # the average starts from the warm-started G
     log.info("warm start from %s", previous)
     return previous

@@ -334,16 +334,11 @@ def test_aux_fakes_needs_the_auxiliary_classifier(tmp_path):
 def test_a_model_from_before_aux_fakes_warm_starts_all_but_the_class_head(tmp_path):
     """The pushed model's head names 3 classes, the new one's 4: G and the rest of D come from the
     pushed model, the head starts fresh, and training goes on."""
-    from components.trainer_fn import WARM_START_CHECKPOINT, warm_start
+    from components.trainer_fn import warm_start
     old = tiny_config(num_classes=3, aux_classifier=1.0, loss="dcgan", d_updates=1, steps=1)
-    pushed = Trainer(old, str(tmp_path / "old"))
-    version = tmp_path / "models" / "1"
-    (version / "saved_model.pb").parent.mkdir(parents=True)
-    (version / "saved_model.pb").write_bytes(b"")  # a complete version: the file the version listing looks for
-    tf.train.Checkpoint(generator=pushed.generator, discriminator=pushed.discriminator).write(
-        str(version / WARM_START_CHECKPOINT))
+    pushed, version = _push_for_warm_start(old, tmp_path)
     new = Trainer(old.replace(aux_fakes="class"), str(tmp_path / "new"))
-    assert warm_start(new, str(tmp_path / "models")) == str(version)
+    assert warm_start(new, str(tmp_path / "models")) == version
     for before, after in zip(_weights(pushed.generator), _weights(new.generator)):
         np.testing.assert_array_equal(before, after)
     np.testing.assert_array_equal(pushed.discriminator.convs[0].kernel.numpy(),
@@ -351,6 +346,41 @@ def test_a_model_from_before_aux_fakes_warm_starts_all_but_the_class_head(tmp_pa
     assert new.discriminator.class_head.b.shape[0] == 4
     metrics = new.fit(random_audio_dataset(new.cfg), export=False)
     assert np.isfinite(metrics["d_fake_class_loss"])
+
+
+def _push_for_warm_start(cfg, tmp_path):
+    """A trainer of cfg whose G and D are written where warm_start looks: version 1 under tmp_path/models."""
+    from components.trainer_fn import WARM_START_CHECKPOINT
+    pushed = Trainer(cfg, str(tmp_path / "old"))
+    version = tmp_path / "models" / "1"
+    (version / "saved_model.pb").parent.mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"")  # a complete version: the file the version listing looks for
+    tf.train.Checkpoint(generator=pushed.generator, discriminator=pushed.discriminator).write(
+        str(version / WARM_START_CHECKPOINT))
+    return pushed, str(version)
+
+
+def test_a_new_critic_branch_starts_fresh_and_the_rest_warm_starts(tmp_path, caplog):
+    """Turning on a spectral critic between runs: G and the waveform critic come from the pushed model,
+    the new branch starts fresh and says so; another generator size trains from scratch."""
+    import logging
+    from components.trainer_fn import warm_start
+    old = tiny_config(num_classes=3, aux_classifier=1.0, loss="dcgan", d_updates=1, steps=1)
+    pushed, version = _push_for_warm_start(old, tmp_path)
+    new = Trainer(old.replace(spectral_critic="64"), str(tmp_path / "new"))
+    fresh_branch = [w.numpy().copy() for w in new.discriminator.spectral[0].trainable_variables]
+    with caplog.at_level(logging.INFO, logger="components.trainer_fn"):
+        assert warm_start(new, str(tmp_path / "models")) == version
+    assert "spectral start fresh" in caplog.text
+    for before, after in zip(_weights(pushed.generator), _weights(new.generator)):
+        np.testing.assert_array_equal(before, after)
+    for before, after in zip(_weights(pushed.discriminator.convs), _weights(new.discriminator.convs)):
+        np.testing.assert_array_equal(before, after)
+    for before, after in zip(fresh_branch, new.discriminator.spectral[0].trainable_variables):
+        np.testing.assert_array_equal(before, after.numpy())
+    assert np.isfinite(new.fit(random_audio_dataset(new.cfg), export=False)["d_loss"])
+    wider = Trainer(old.replace(model_size=old.model_size * 2), str(tmp_path / "wider"))
+    assert warm_start(wider, str(tmp_path / "models")) == ""
 
 
 def test_turning_the_class_head_off_over_a_recipe_takes_aux_fakes_with_it():
