@@ -35,6 +35,9 @@ PREVIEW_COUNT = 8
 (Z_CRITIC, ALPHA, PHASE_REAL, PHASE_FAKE, PHASE_PENALTY, Z_GENERATOR, LABEL_GENERATOR, PHASE_GENERATOR,
  AUGMENT_REAL, AUGMENT_FAKE, AUGMENT_GENERATOR) = range(11)
 EMA_WARMUP = 10  # the average's decay ramps up as min(decay, (1 + step) / (EMA_WARMUP + step))
+# Losses whose critic score is positive for "real": the mean sign over real training clips (d_real_sign) is
+# ADA's r_t, near 1 when the critic has memorised the training set (ADA keeps it near 0.6 by augmenting).
+SIGNED_LOSSES = ("dcgan", "hinge")
 
 
 def preview_latents(cfg: WaveGANConfig, count: int = PREVIEW_COUNT):
@@ -200,6 +203,8 @@ class Trainer:
             d_real, class_logits = D.critique(real, label, training=True, phase_seed=self._seed(counter, PHASE_REAL))
             d_fake, fake_logits = D.critique(fake, label, training=True, phase_seed=self._seed(counter, PHASE_FAKE))
             per_example = tf.reduce_sum(discriminator_loss(cfg.loss, d_real, d_fake), axis=1)
+            if cfg.loss in SIGNED_LOSSES:  # ADA's overfitting heuristic r_t (Karras et al. 2020)
+                metrics["d_real_sign"] = self._average(tf.sign(tf.reduce_sum(d_real, axis=1)))
             if class_logits is not None:  # the class head learns real audio's classes ...
                 class_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(label, class_logits)
                 metrics["d_class_loss"] = self._average(class_loss)

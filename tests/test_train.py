@@ -50,6 +50,14 @@ def _weights(module):
     return [v.numpy().copy() for v in module.trainable_variables]
 
 
+def test_d_real_sign_reaches_one_when_the_critic_tells_its_few_clips_apart(tmp_path):
+    """A critic with 4 training clips (sine bursts) against a barely trained G: it calls every real
+    clip real, so r_t is 1; computed on the generated clips instead, it would be -1."""
+    cfg = tiny_config(loss="dcgan", steps=40, d_lr=1e-3, g_lr=1e-6, r1_gamma=0.0, summary_every_steps=40)
+    metrics = Trainer(cfg, str(tmp_path)).fit(random_audio_dataset(cfg, n=4), export=False)
+    assert metrics["d_real_sign"] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("loss", ["dcgan", "lsgan", "wgan", "wgan-gp", "hinge"])
 def test_training_steps_change_weights_and_keep_losses_finite(tmp_path, loss):
     cfg = tiny_config(loss=loss, steps=2, optimizer="rmsprop" if loss == "wgan" else "adam")
@@ -59,6 +67,7 @@ def test_training_steps_change_weights_and_keep_losses_finite(tmp_path, loss):
     assert trainer.current_step == 2
     assert set(metrics) >= {"d_loss", "g_loss", "d_real_minus_fake"}
     assert ("gradient_penalty" in metrics) == (loss == "wgan-gp")  # only a penalty that was computed is shown
+    assert ("d_real_sign" in metrics) == (loss in ("dcgan", "hinge"))  # ADA's r_t, where the sign means real
     assert all(np.isfinite(v) for v in metrics.values())
     assert any(not np.array_equal(a, b) for a, b in zip(g_before, _weights(trainer.generator)))
     assert any(not np.array_equal(a, b) for a, b in zip(d_before, _weights(trainer.discriminator)))
