@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -97,11 +98,19 @@ def second_opinions(results: str) -> dict:
     generated, generated_labels = load_generated(os.path.join(results, "wavs"), cfg, real.vocabulary)
     train_part, held_out = real.split(10)  # the quality run's split
     speakers = speakers_of(real)
-    rows = []
-    for kind, build in CLASSIFIERS.items():
-        same = opinion([(build(train_part, cfg.sample_rate), held_out)], generated, generated_labels)
-        unseen = opinion([(build(real.subset(speakers != s), cfg.sample_rate), real.subset(speakers == s))
-                          for s in sorted(set(speakers))], generated, generated_labels)
+    names = sorted(set(speakers))
+    started, total, done, rows = time.time(), len(CLASSIFIERS) * (1 + len(names)), [], []
+
+    def trained(kind, data, what):  # one classifier, with a progress line (the CNNs take minutes each)
+        predict = CLASSIFIERS[kind](data, cfg.sample_rate)
+        done.append(what)
+        print(f"trained {len(done)}/{total}: {kind} on {what}, {time.time() - started:.0f} s", flush=True)
+        return predict
+
+    for kind in CLASSIFIERS:
+        same = opinion([(trained(kind, train_part, "the run's train files"), held_out)], generated, generated_labels)
+        unseen = opinion([(trained(kind, real.subset(speakers != s), f"all but {s}"), real.subset(speakers == s))
+                          for s in names], generated, generated_labels)
         rows += [{"classifier": kind, "trained_on": "the run's train files", **same},
                  {"classifier": kind, "trained_on": "two speakers, scored on the third", **unseen}]
         print(f"{kind}: {same} / unseen speaker: {unseen}", flush=True)
