@@ -85,7 +85,7 @@ def warm_start(trainer: Trainer, model_base: str) -> str:
     if not tf.io.gfile.exists(checkpoint + ".index"):
         log.warning("previous model %s has no warm-start weights: training from scratch", previous)
         return ""
-    saved = {key: shape for key, shape in tf.train.list_variables(checkpoint)}
+    saved = dict(tf.train.list_variables(checkpoint))
     if any(saved.get(key) != shape for key, shape in variable_shapes(trainer.generator, "generator").items()):
         log.warning("previous model %s has a different generator: training from scratch", previous)
         return ""
