@@ -37,6 +37,7 @@ SCORE_CLIPS = 500
 # label accuracy as a share of the judge's accuracy on real eval audio.
 TARGET_IS_RATIO = 0.6
 TARGET_LABEL_ACCURACY_RATIO = 0.7
+INTERRUPTED_FILE = "interrupted_sessions.json"  # in the run dir: sessions stopped by a signal, not yet finished
 
 
 def load_quality_config(path: str, recipe: str = None):
@@ -68,9 +69,19 @@ def train(args, cfg, train_part, reference) -> dict:
     from models.train import Trainer
     trainer = Trainer(cfg, args.run_dir)
     start_step, t0 = trainer.current_step, time.time()
-    trainer.fit(in_memory_dataset(train_part, cfg), reference=reference)
-    return {"start_step": start_step, "end_step": trainer.current_step, "seconds": round(time.time() - t0, 1),
-            "stop_reason": trainer.stop_reason}
+
+    def session(stop_reason: str) -> dict:
+        return {"start_step": start_step, "end_step": trainer.current_step, "seconds": round(time.time() - t0, 1),
+                "stop_reason": stop_reason}
+
+    try:
+        trainer.fit(in_memory_dataset(train_part, cfg), reference=reference)
+    except KeyboardInterrupt:  # its training time still counts: finish adds it to the next session's
+        path = os.path.join(args.run_dir, INTERRUPTED_FILE)
+        with open(path, "w") as f:
+            json.dump(_read(path, []) + [session("interrupted (SIGINT/SIGTERM)")], f)
+        raise
+    return session(trainer.stop_reason)
 
 
 def export_latest(run_dir: str, cfg) -> None:
@@ -104,7 +115,8 @@ def finish(args, cfg, data, reference, session: dict) -> dict:
     history = _read(os.path.join(args.run_dir, HISTORY_FILE), [])
     best = _read(os.path.join(args.run_dir, BEST_FILE), {})
     previous = _read(os.path.join(out, "metrics.json"), {})
-    sessions = previous.get("sessions", []) + ([session] if session else [])
+    interrupted = os.path.join(args.run_dir, INTERRUPTED_FILE)
+    sessions = previous.get("sessions", []) + _read(interrupted, []) + ([session] if session else [])
     metrics = {"dataset": args.dataset, "config": json.loads(cfg.to_json()), "judge": reference.describe(),
                **real, "generated": generated, "best": best, "history": history, "sessions": sessions,
                "train_seconds_total": sum(s["seconds"] for s in sessions), "machine": machine_info(),
@@ -120,6 +132,8 @@ def finish(args, cfg, data, reference, session: dict) -> dict:
                   cfg.sample_rate)
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
+    if os.path.exists(interrupted):  # now in metrics.json's sessions
+        os.remove(interrupted)
     report = write_report(os.path.join(out, "report"), title=f"WaveGAN quality run: {args.dataset}",
                           run_dir=args.run_dir, model_dir=export, reference=reference, metrics=metrics)
     _print_table(metrics)

@@ -15,7 +15,10 @@ from models.errors import WaveGANError
 
 SLICE_LENGTHS = (4096, 8192, 16384, 32768, 65536)
 LOSSES = ("dcgan", "lsgan", "wgan", "wgan-gp", "hinge")
-AUGMENTS = ("shift", "gain")
+AUGMENTS = ("shift", "gain", "speed", "cutout")
+# Losses whose critic score is positive for "real": the mean sign over real training clips (d_real_sign) is
+# ADA's r_t, near 1 when the critic has memorised the training set (ADA keeps it near 0.6 by augmenting).
+SIGNED_LOSSES = ("dcgan", "hinge")
 AUX_FAKES = ("", "class", "per-class")
 UPSAMPLES = ("zeros", "nn", "linear", "cubic")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -92,7 +95,10 @@ class WaveGANConfig(_ConfigBase):
     loss: str = field(default="wgan-gp", metadata={"help": "dcgan (non-saturating), lsgan, wgan (weight clipping), wgan-gp or hinge"})
     r1_gamma: float = field(default=0.0, metadata={"help": "R1 penalty weight: gamma/2 * |grad D(real)|^2 (0 = off)"})
     r1_every: int = field(default=1, metadata={"help": "apply the R1 penalty every k-th critic update, scaled by k (lazy R1)"})
-    augment: str = field(default="", metadata={"help": "differentiable augmentations of real and generated audio before the critic: shift, gain, or both comma-separated ('' = off)"})
+    augment: str = field(default="", metadata={"help": "differentiable augmentations of real and generated audio before the critic, comma-separated: shift, gain, speed, cutout ('' = off)"})
+    augment_p: float = field(default=1.0, metadata={"help": "probability that each augmentation is applied to each clip (with augment_target: where it starts)"})
+    augment_target: float = field(default=0.0, metadata={"help": "adaptive augmentation (ADA): adjust augment_p to keep the critic's mean sign on real training clips (r_t: 1 = it calls every one real, a sign of memorising them) near this value (ADA: 0.6; 0 = fixed augment_p; needs loss dcgan or hinge)"})
+    augment_speed: int = field(default=100000, metadata={"help": "adaptive augmentation: real clips seen while augment_p moves from 0 to 1 at most"})
     gp_lambda: float = field(default=10.0, metadata={"help": "gradient-penalty weight (wgan-gp)"})
     wgan_clip: float = field(default=0.01, metadata={"help": "D weight clip value (wgan)"})
     d_updates: int = field(default=5, metadata={"help": "critic updates per generator update"})
@@ -158,6 +164,11 @@ class WaveGANConfig(_ConfigBase):
         need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
         need(0 <= self.g_ema_decay < 1, "g_ema_decay", "must be in [0, 1)")
         need(set(self.augment_list) <= set(AUGMENTS), "augment", f"must be '' or a comma-separated list of {AUGMENTS}")
+        need(0 <= self.augment_p <= 1, "augment_p", "must be in [0, 1]")
+        need(0 <= self.augment_target < 1, "augment_target", "must be in [0, 1)")
+        need(not self.augment_target or (self.augment_list and self.loss in SIGNED_LOSSES), "augment_target",
+             "needs augmentations (--augment) and a loss whose critic scores real clips positive (dcgan or hinge)")
+        need(self.augment_speed > 0, "augment_speed", "must be positive")
         need(all(n & (n - 1) == 0 and 64 <= n <= self.slice_len // 4 for n in self.spectral_fft_sizes),
              "spectral_critic", f"FFT sizes must be powers of two from 64 to a quarter of slice_len ({self.slice_len // 4})")
         need(not self.spectral_critic or self.loss in ("dcgan", "lsgan", "hinge"), "spectral_critic",

@@ -18,10 +18,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from models.config import ConfigError, WaveGANConfig
+from models.config import SIGNED_LOSSES, ConfigError, WaveGANConfig
 from models.distribute import Agreement, is_chief, task_name
 from models.errors import PathError
-from models.augment import augment
+from models.augment import AdaptiveProbability, augment
 from models.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty, spectral_r1_penalty
 from models.wavegan import Discriminator, Generator
 
@@ -35,9 +35,6 @@ PREVIEW_COUNT = 8
 (Z_CRITIC, ALPHA, PHASE_REAL, PHASE_FAKE, PHASE_PENALTY, Z_GENERATOR, LABEL_GENERATOR, PHASE_GENERATOR,
  AUGMENT_REAL, AUGMENT_FAKE, AUGMENT_GENERATOR) = range(11)
 EMA_WARMUP = 10  # the average's decay ramps up as min(decay, (1 + step) / (EMA_WARMUP + step))
-# Losses whose critic score is positive for "real": the mean sign over real training clips (d_real_sign) is
-# ADA's r_t, near 1 when the critic has memorised the training set (ADA keeps it near 0.6 by augmenting).
-SIGNED_LOSSES = ("dcgan", "hinge")
 
 
 def preview_latents(cfg: WaveGANConfig, count: int = PREVIEW_COUNT):
@@ -100,9 +97,15 @@ class Trainer:
             self.d_opt.build(self.discriminator.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)  # in this process (not saved)
+            # How often each augmentation applies; adjusted (and saved) with adaptive augmentation.
+            self.augment_p = tf.Variable(cfg.augment_p, dtype=tf.float32, trainable=False, name="augment_p")
+        self.adaptive = (AdaptiveProbability(self.augment_p, cfg.augment_target, cfg.batch_size, cfg.augment_speed)
+                         if cfg.augment_target else None)
         averaged = {"generator_ema": self.generator_ema} if self.generator_ema is not None else {}
+        adaptive = {"augment_p": self.augment_p} if self.adaptive else {}
         self.checkpoint = tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
-                                              g_opt=self.g_opt, d_opt=self.d_opt, step=self.step, **averaged)
+                                              g_opt=self.g_opt, d_opt=self.d_opt, step=self.step, **averaged,
+                                              **adaptive)
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.write_dir, CHECKPOINT_DIR),
                                                   max_to_keep=5 if self.is_chief else 1, step_counter=self.step)
         # Every worker resumes from the chief's checkpoints.
@@ -186,9 +189,11 @@ class Trainer:
 
     def _augmented(self, audio, counter, kind: int):
         """The critic's view of a batch: cfg.augment's transforms, keyed like every other draw."""
-        if not self.cfg.augment_list:
+        cfg = self.cfg
+        if not cfg.augment_list:
             return audio
-        return augment(audio, self.cfg.augment_list, self._seed(counter, kind))
+        p = self.augment_p if cfg.augment_target or cfg.augment_p < 1 else 1.0  # 1: every clip, no draw
+        return augment(audio, cfg.augment_list, self._seed(counter, kind), p)
 
     def _critic_update(self, real, label, counter, with_r1: bool = False):
         """One critic (D) update on a real batch and as many generated clips; per replica.
@@ -297,6 +302,9 @@ class Trainer:
             for update in range(cfg.d_updates):
                 with_r1 = bool(cfg.r1_gamma) and (first_update + update) % cfg.r1_every == 0
                 metrics.update(critic_step(iterator, tf.constant(update, tf.int64), with_r1))
+                if self.adaptive:
+                    self.adaptive.observe(metrics["d_real_sign"])
+                    metrics["augment_p"] = self.augment_p.value()
                 if self.agree.any(self._stop_signal):
                     raise _StopRequested()
             return {**metrics, **generator_step()}

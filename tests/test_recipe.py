@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.augment import gain, time_shift
+from models.augment import ADA_INTERVAL, AdaptiveProbability, augment, cutout, gain, speed, time_shift
 from models.config import ConfigError, WaveGANConfig
 from models.losses import discriminator_loss, generator_loss, r1_penalty, spectral_r1_penalty
 from models.train import CONFIG_FILE, Trainer, fake_class
@@ -105,10 +105,68 @@ def test_time_shift_moves_each_clip_and_fills_with_silence():
 def test_augmentations_pass_gradients_to_the_generator():
     x = tf.Variable(tf.random.normal([4, 128, 1]))
     with tf.GradientTape() as tape:
-        y = gain(time_shift(x, tf.constant([3, 4], tf.int64)), tf.constant([5, 6], tf.int64))
+        y = augment(x, ["shift", "gain", "speed", "cutout"], tf.constant([3, 4], tf.int64))
         loss = tf.reduce_sum(y)
     grad = tape.gradient(loss, x).numpy()
     assert np.isfinite(grad).all() and np.count_nonzero(grad) > 0
+
+
+def test_speed_moves_a_tone_by_at_most_two_semitones():
+    rate, freq = 8000, 500.0
+    x = tf.tile(tf.sin(2 * np.pi * freq * tf.range(4096, dtype=tf.float32) / rate)[None, :, None], [16, 1, 1])
+    played = speed(x, tf.constant([7, 8], tf.int64)).numpy()[:, :2048, 0]  # the start: never past the end
+    peaks = np.argmax(np.abs(np.fft.rfft(played * np.hanning(2048), axis=1)), axis=1) * rate / 2048
+    assert np.all(peaks >= freq * 2 ** (-2 / 12) - 4) and np.all(peaks <= freq * 2 ** (2 / 12) + 4)
+    assert np.ptp(peaks) > 20  # each clip its own speed
+
+
+def test_cutout_silences_a_quarter_of_each_clip_somewhere():
+    x = tf.ones([8, 256, 1])
+    out = cutout(x, tf.constant([1, 2], tf.int64)).numpy()[:, :, 0]
+    assert np.all((out == 0).sum(axis=1) == 64)
+    starts = [np.flatnonzero(row == 0)[0] for row in out]
+    assert len(set(starts)) > 1 and all(np.all(row[s:s + 64] == 0) for row, s in zip(out, starts))
+
+
+def test_augment_applies_each_transform_with_probability_p():
+    x = tf.ones([400, 64, 1])
+    for p, low, high in [(0.0, 0, 0), (0.5, 150, 250), (1.0, 400, 400)]:
+        out = augment(x, ["gain"], tf.constant([1, 1], tf.int64), tf.constant(p)).numpy()
+        assert low <= np.sum(~np.isclose(out[:, 0, 0], 1.0)) <= high
+
+
+def test_adaptive_probability_follows_the_critics_sign_on_real_clips():
+    """ADA's rule: p moves by batch * interval / speed per interval, up while r_t is above the target."""
+    p = tf.Variable(0.0)
+    controller = AdaptiveProbability(p, target=0.6, batch_size=16, speed_clips=640)  # 0.1 per interval
+    for _ in range(3 * ADA_INTERVAL):
+        controller.observe(1.0)
+    assert float(p.numpy()) == pytest.approx(0.3)
+    for _ in range(ADA_INTERVAL - 1):
+        controller.observe(0.0)
+    assert float(p.numpy()) == pytest.approx(0.3)  # only whole intervals count
+    controller.observe(0.0)
+    assert float(p.numpy()) == pytest.approx(0.2)
+    for _ in range(20 * ADA_INTERVAL):
+        controller.observe(0.0)
+    assert float(p.numpy()) == 0.0
+
+
+def test_adaptive_augmentation_rises_on_a_memorising_critic_and_resumes(tmp_path):
+    """Four training clips: the critic calls them all real (r_t = 1), so p rises every interval, is
+    logged, and a resumed run carries on from the saved p."""
+    cfg = tiny_config(loss="dcgan", steps=8, d_updates=2, d_lr=1e-3, g_lr=1e-6, r1_gamma=0.0, augment="gain",
+                      augment_p=0.0, augment_target=0.6, augment_speed=64, summary_every_steps=8)
+    metrics = Trainer(cfg, str(tmp_path)).fit(random_audio_dataset(cfg, n=4), export=False)
+    assert metrics["augment_p"] > 0.0
+    resumed = Trainer(cfg.replace(steps=9), str(tmp_path))
+    assert float(resumed.augment_p.numpy()) == pytest.approx(metrics["augment_p"])
+
+
+@pytest.mark.parametrize("options", [dict(loss="wgan-gp", augment="gain"), dict(loss="dcgan", augment="")])
+def test_adaptive_augmentation_needs_a_signed_loss_and_transforms(options):
+    with pytest.raises(ConfigError, match="augment_target"):
+        tiny_config(augment_target=0.6, **options)
 
 
 def test_film_lets_the_label_steer_the_generator_on_its_own():
