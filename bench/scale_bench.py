@@ -11,7 +11,7 @@ a scheduled run after a span of 1% new files lands on that corpus, against a run
 the same small span alone (the first must not redo work for the other 99%).
 Growth factors compare each size with the previous one: time grown / data grown.
 
-Usage: python bench/scale_bench.py [--hours 0.5,2] [--corpus-dir DIR] [--skip-d64] [--pipeline-only]
+Usage: python bench/scale_bench.py [--hours 0.5,2] [--corpus-dir DIR] [--skip-d64] [--pipeline-only [--pipeline-hours 2]]
 The 8-hour row: --hours 2,8 --skip-pipeline --results-name scale_8h (about 0.9 GB of
 corpus and 2.4 GB of examples per runner; kept apart so each growth factor is measured
 within one run).
@@ -192,13 +192,14 @@ def rerun_pipeline_rows(args) -> None:
     with open(os.path.join(RESULTS_DIR, f"{args.results_name}.json")) as f:
         kept = json.load(f)
     smallest = min(kept["corpora"], key=lambda c: c["hours"])
-    path = corpus(args.corpus_dir, float(os.path.basename(smallest["path"])[:-1]))["path"]
+    hours = args.pipeline_hours or float(os.path.basename(smallest["path"])[:-1])
+    path = corpus(args.corpus_dir, hours)["path"]
+    key = f"pipeline_{hours:g}h" if args.pipeline_hours else "pipeline"  # another size: kept beside the first
     consumption = trainer_consumption(skip_d64=True)
     extra = {k: v for k, v in kept.items() if k not in ("benchmark", "machine", "time", "results")}
     extra.setdefault("rows_measured", kept["time"])
-    extra["pipeline"] = pipeline_rows(tempfile.mkdtemp(prefix="scale_bench_"), path,
-                                      consumption["d16_cpu_recipe"]["s_per_step"])
-    extra["pipeline"]["trainer_consumption"] = consumption
+    extra[key] = pipeline_rows(tempfile.mkdtemp(prefix="scale_bench_"), path, consumption["d16_cpu_recipe"]["s_per_step"])
+    extra[key].update(trainer_consumption=consumption, measured=time.strftime("%Y-%m-%d %H:%M"))
     write_results(args.results_name, kept["results"], extra)
 
 
@@ -211,6 +212,9 @@ def main():
     parser.add_argument("--results-name", default="scale", help="bench/results/<name>.json")
     parser.add_argument("--pipeline-only", action="store_true",
                         help="re-measure only the pipeline rows, keeping the results file's other rows")
+    parser.add_argument("--pipeline-hours", type=float,
+                        help="with --pipeline-only: the corpus size of the large first span (default: the results' "
+                             "smallest); kept as pipeline_<hours>h beside the other rows")
     args = parser.parse_args()
     if args.pipeline_only:
         return rerun_pipeline_rows(args)
