@@ -27,6 +27,12 @@ TABLE_METRICS = (("inception_score", "IS", "{:.2f}"), ("inception_score_ratio", 
                  ("clipped_fraction", "clipped", "{:.0%}"), ("rms_db", "RMS dB", "{:.1f}"),
                  ("floor_db", "floor dB", "{:.1f}"), ("voiced_fraction", "voiced", "{:.2f}"))
 CURVES = ("frechet_distance", "inception_score_ratio", "label_accuracy", "ndb_fraction")
+# What the critic's TensorBoard scalars show of memorising: the class head's loss on real training clips
+# falling towards 0, G's class loss and the real-minus-generated gap rising, r_t nearing 1.
+TRAINING_SIGNALS = (("d_real_minus_fake", "critic: real minus generated score"),
+                    ("d_real_sign", "r_t: critic's sign on real clips"),
+                    ("d_class_loss", "class head's loss, real training clips"),
+                    ("g_class_loss", "G's class loss"), ("augment_p", "augmentation probability"))
 PLAYERS_PER_CLASS = 2
 SPECTROGRAM_FFT = 256
 SPECTROGRAM_DB_RANGE = (-120, -20)  # power spectral density, dB: silence to loud speech
@@ -150,6 +156,39 @@ def _pick_players(audio, labels, num_classes: int):
     return audio[rows], labels[rows]
 
 
+def read_training_scalars(log_dir: str, tags) -> dict:
+    """{tag: (steps, values)} of the run's TensorBoard scalars (every event file of the folder)."""
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+    events = event_accumulator.EventAccumulator(log_dir, size_guidance={event_accumulator.TENSORS: 0})
+    events.Reload()
+    found = events.Tags().get("tensors", [])
+    return {tag: ([e.step for e in events.Tensors(tag)],
+                  [float(tensor_util.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)])
+            for tag in tags if tag in found}
+
+
+def plot_training_signals(run_dir: str, folder: str):
+    """The critic's training scalars over steps, raw and as a running mean (None without logs)."""
+    log_dir = os.path.join(run_dir, "logs")
+    scalars = read_training_scalars(log_dir, [tag for tag, _ in TRAINING_SIGNALS]) if os.path.isdir(log_dir) else {}
+    if not scalars:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(scalars), figsize=(4 * len(scalars), 3))
+    for ax, (tag, title) in zip(np.atleast_1d(axes), [t for t in TRAINING_SIGNALS if t[0] in scalars]):
+        steps, values = (np.asarray(v) for v in scalars[tag])
+        order = np.argsort(steps, kind="stable")
+        steps, values = steps[order], values[order]
+        window = max(1, len(values) // 40)
+        ax.plot(steps, values, color="0.8", linewidth=0.8)
+        ax.plot(steps[window - 1:], np.convolve(values, np.ones(window) / window, mode="valid"))
+        ax.set_title(title, fontsize="medium")
+        ax.set_xlabel("generator step")
+        ax.grid(alpha=0.3)
+    return _save(fig, folder, "training_signals.png")
+
+
 def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: dict, run_dir: str = "") -> str:
     """Writes <out_dir>/index.html and its media; returns the page's path."""
     from models.generate import sample_clips
@@ -183,6 +222,10 @@ def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: d
         note = f" Best: step {best['step']} ({html.escape(best['reason'])})." if best.get("step") is not None else ""
         sections.append(f"<h2>During training</h2><p>{len(history)} evaluations.{note}</p>"
                         f'<img alt="metric curves" src="{plot_curves(history, out_dir)}">')
+    signals = plot_training_signals(run_dir, out_dir) if run_dir else None
+    if signals:
+        sections.append(f"<h3>The critic while training</h3>{SIGNALS_NOTE}"
+                        f'<img alt="critic training signals" src="{signals}">')
     players_audio, players_labels = _pick_players(audio, labels, len(model_names))
     spectrograms = plot_spectrograms(_one_per_class(reference.real_train, reference.train_labels, real_names),
                                      _one_per_class(audio, labels, model_names), reference.sample_rate, out_dir)
@@ -211,6 +254,11 @@ IS (inception score) and label accuracy: higher is better; compare IS only as th
 (IS / real), since it depends on the judge. FD (Fr&eacute;chet distance in the judge's embedding) and
 NDB (bins whose share differs from real audio): lower is better. NN to train near 0 means copying;
 NN among near 0 means the clips all sound alike.</p>"""
+
+SIGNALS_NOTE = """<p class="note">From the run's TensorBoard scalars (grey: as logged; blue: running mean).
+A critic that memorises its training clips shows it here before the metrics fall: its class head's loss
+on real training clips heads for 0, G's class loss and the real-minus-generated gap climb, and r_t (losses
+dcgan and hinge) nears 1.</p>"""
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>

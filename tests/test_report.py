@@ -90,7 +90,8 @@ def report(trained):
 
 def test_report_has_every_part(report):
     page = open(os.path.join(report, "index.html")).read()
-    for part in ("Metrics", "During training", "Spectrograms", "Listen", "Judge", "real eval", "candidate", "voiced"):
+    for part in ("Metrics", "During training", "The critic while training", "Spectrograms", "Listen", "Judge",
+                 "real eval", "candidate", "voiced"):
         assert part in page
     assert page.count("<audio") == 2 * 5 * 2  # 2 clips per class, each with its nearest real neighbour
 
@@ -119,3 +120,13 @@ def test_report_in_a_real_browser(report, tmp_path_factory):
         browser.close()
     assert errors == []
     print(f"screenshot: {os.path.join(artifacts, 'report.png')}")
+
+
+def test_training_signals_are_the_runs_logged_scalars(trained):
+    """The panel's numbers are the run's own TensorBoard scalars: every logged step, in order."""
+    from components.report import read_training_scalars
+    _, _, run, _ = trained
+    scalars = read_training_scalars(os.path.join(run, "logs"), ["d_real_minus_fake", "d_class_loss", "no_such_tag"])
+    assert set(scalars) == {"d_real_minus_fake", "d_class_loss"}
+    steps, values = scalars["d_real_minus_fake"]
+    assert sorted(steps) == [1, 2, 3] and all(np.isfinite(values))
