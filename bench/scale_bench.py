@@ -11,7 +11,8 @@ a scheduled run after a span of 1% new files lands on that corpus, against a run
 the same small span alone (the first must not redo work for the other 99%).
 Growth factors compare each size with the previous one: time grown / data grown.
 
-Usage: python bench/scale_bench.py [--hours 0.5,2] [--corpus-dir DIR] [--skip-d64] [--pipeline-only [--pipeline-hours 2]]
+Usage: python bench/scale_bench.py [--hours 0.5,2] [--corpus-dir DIR] [--skip-d64]
+       python bench/scale_bench.py --pipeline-only [--pipeline-hours 2]
 The 8-hour row: --hours 2,8 --skip-pipeline --results-name scale_8h (about 0.9 GB of
 corpus and 2.4 GB of examples per runner; kept apart so each growth factor is measured
 within one run).
@@ -198,7 +199,8 @@ def rerun_pipeline_rows(args) -> None:
     consumption = trainer_consumption(skip_d64=True)
     extra = {k: v for k, v in kept.items() if k not in ("benchmark", "machine", "time", "results")}
     extra.setdefault("rows_measured", kept["time"])
-    extra[key] = pipeline_rows(tempfile.mkdtemp(prefix="scale_bench_"), path, consumption["d16_cpu_recipe"]["s_per_step"])
+    extra[key] = pipeline_rows(tempfile.mkdtemp(prefix="scale_bench_"), path,
+                               consumption["d16_cpu_recipe"]["s_per_step"])
     extra[key].update(trainer_consumption=consumption, measured=time.strftime("%Y-%m-%d %H:%M"))
     write_results(args.results_name, kept["results"], extra)
 
