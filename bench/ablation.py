@@ -92,6 +92,9 @@ ARMS["ns-r1-ema+aux+fake+spectral"] = {**ARMS["ns-r1-ema+aux+fake"], "spectral_c
 ARMS["ns-r1-ema+aux+fake+d32"] = {**ARMS["ns-r1-ema+aux+fake"], "model_size": 32}
 # The class head that learns generated audio raised the voiced fraction sixfold (0.05 to 0.31 of real): weigh it 3x.
 ARMS["ns-r1-ema+aux3+fake"] = {**ARMS["ns-r1-ema+aux+fake"], "aux_classifier": 3.0}
+# The class head memorises the training slices after about 9,000 steps of the reference run while the critic's
+# real/fake sign stays under ADA's target (fsdd_ada/): augmentation at a fixed probability, seen by the head too.
+ARMS["ns-r1-ema+aux+fake+aug50"] = {**ARMS["ns-r1-ema+aux+fake"], "augment": "shift,gain,speed", "augment_p": 0.5}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
 PAPER_RATE = {"sample_rate": 16000, "slice_len": 16384}
