@@ -95,6 +95,9 @@ ARMS["ns-r1-ema+aux3+fake"] = {**ARMS["ns-r1-ema+aux+fake"], "aux_classifier": 3
 # The class head memorises the training slices after about 9,000 steps of the reference run while the critic's
 # real/fake sign stays under ADA's target (fsdd_ada/): augmentation at a fixed probability, seen by the head too.
 ARMS["ns-r1-ema+aux+fake+aug50"] = {**ARMS["ns-r1-ema+aux+fake"], "augment": "shift,gain,speed", "augment_p": 0.5}
+# The recipe peaks at 6,000-8,500 steps (35-45 minutes) of its two hours, then its critic memorises: a wider model
+# (1.5x; 2.5x the cost of a step here, d=32 4.7x) spends the rest of the budget on capacity instead of steps.
+ARMS["ns-r1-ema+aux+fake+d24"] = {**ARMS["ns-r1-ema+aux+fake"], "model_size": 24}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
 PAPER_RATE = {"sample_rate": 16000, "slice_len": 16384}
