@@ -135,7 +135,8 @@ def finish(args, cfg, data, reference, session: dict) -> dict:
     if os.path.exists(interrupted):  # now in metrics.json's sessions
         os.remove(interrupted)
     report = write_report(os.path.join(out, "report"), title=f"WaveGAN quality run: {args.dataset}",
-                          run_dir=args.run_dir, model_dir=export, reference=reference, metrics=metrics)
+                          run_dir=args.run_dir, model_dir=export, reference=reference, metrics=metrics,
+                          model_shown=os.path.relpath(export, REPO))
     _print_table(metrics)
     print(f"metrics: {os.path.join(out, 'metrics.json')}\nWAVs: {wav_dir}\nreport: {report}")
     return metrics

@@ -189,8 +189,10 @@ def plot_training_signals(run_dir: str, folder: str):
     return _save(fig, folder, "training_signals.png")
 
 
-def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: dict, run_dir: str = "") -> str:
-    """Writes <out_dir>/index.html and its media; returns the page's path."""
+def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: dict, run_dir: str = "",
+                 model_shown: str = "") -> str:
+    """Writes <out_dir>/index.html and its media; returns the page's path. model_shown: how the page
+    names the model (default model_dir; a committed report names it relative to the repository)."""
     from models.generate import sample_clips
     from models.export import exported_config
     from models.selection import HISTORY_FILE
@@ -211,7 +213,7 @@ def write_report(out_dir: str, title: str, model_dir: str, reference, metrics: d
     same = " (too few held-out slices: real eval is the train set)" if judge.get("eval_is_train") else ""
     sections.append(f"<p>Judge: {html.escape(judge['kind'])}{accuracy}; {judge['num_real_train']} real train and "
                     f"{judge['num_real_eval']} real eval slices{same}; NDB over {judge['ndb_bins']} bins. "
-                    f"Model: <code>{html.escape(model_dir)}</code></p>")
+                    f"Model: <code>{html.escape(model_shown or model_dir)}</code></p>")
     sections.append("<h2>Metrics</h2>" + _table(metrics) + HOW_TO_READ)
     history = metrics.get("history")
     if history is None and run_dir and os.path.exists(os.path.join(run_dir, HISTORY_FILE)):
