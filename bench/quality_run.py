@@ -97,6 +97,11 @@ def export_latest(run_dir: str, cfg) -> None:
                    "reason": f"the newest checkpoint (step {trainer.current_step}), exported by --export-latest"}, f)
 
 
+def _inside(path: str, folder: str) -> bool:
+    """Whether path lies under folder (a committed report names such paths relative to the repository)."""
+    return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == os.path.abspath(folder)
+
+
 def finish(args, cfg, data, reference, session: dict) -> dict:
     """Scores the exported best checkpoint, writes WAVs, metrics.json and the report."""
     from components.report import write_report
@@ -136,7 +141,7 @@ def finish(args, cfg, data, reference, session: dict) -> dict:
         os.remove(interrupted)
     report = write_report(os.path.join(out, "report"), title=f"WaveGAN quality run: {args.dataset}",
                           run_dir=args.run_dir, model_dir=export, reference=reference, metrics=metrics,
-                          model_shown=os.path.relpath(export, REPO))
+                          model_shown=os.path.relpath(export, REPO) if _inside(export, REPO) else export)
     _print_table(metrics)
     print(f"metrics: {os.path.join(out, 'metrics.json')}\nWAVs: {wav_dir}\nreport: {report}")
     return metrics
