@@ -21,7 +21,7 @@ demo: install
 	$(VENV)/bin/wavegan demo --out $(DEMO_OUT)
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 bench: install
 	$(PY) bench/train_bench.py
