@@ -98,6 +98,8 @@ ARMS["ns-r1-ema+aux+fake+aug50"] = {**ARMS["ns-r1-ema+aux+fake"], "augment": "sh
 # The recipe peaks at 6,000-8,500 steps (35-45 minutes) of its two hours, then its critic memorises: a wider model
 # (1.5x; 2.5x the cost of a step here, d=32 4.7x) spends the rest of the budget on capacity instead of steps.
 ARMS["ns-r1-ema+aux+fake+d24"] = {**ARMS["ns-r1-ema+aux+fake"], "model_size": 24}
+# G's class term over the real classes only: which digit a clip sounds like, not whether it sounds generated.
+ARMS["ns-r1-ema+aux+fake+gcls"] = {**ARMS["ns-r1-ema+aux+fake"], "aux_g_classes_only": True}
 # FSDD's own rate: 8 kHz in 8192-sample slices (half the work a step); judged after resampling to 16 kHz.
 NATIVE_RATE = {"sample_rate": 8000, "slice_len": 8192}
 PAPER_RATE = {"sample_rate": 16000, "slice_len": 16384}

@@ -254,6 +254,8 @@ class Trainer:
             per_example = tf.reduce_sum(generator_loss(cfg.loss, scores), axis=1)
             metrics = {}
             if class_logits is not None:  # rewarded when the critic names the class G was asked for
+                if cfg.aux_g_classes_only:  # among the real classes only (aux_fakes' logits follow them)
+                    class_logits = class_logits[:, :cfg.num_classes]
                 class_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(label, class_logits)
                 metrics["g_class_loss"] = self._average(class_loss)
                 per_example += cfg.aux_classifier * class_loss

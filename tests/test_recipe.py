@@ -380,6 +380,24 @@ def test_the_class_head_learns_to_tell_generated_audio_from_real_classes(tmp_pat
     assert after > 0.9 and after > before + 0.3, (before, after)
 
 
+@pytest.mark.parametrize("classes_only", [False, True])
+def test_gs_class_term_over_the_real_classes_ignores_how_generated_a_clip_sounds(tmp_path, classes_only):
+    """aux_g_classes_only: a head sure that every clip is generated (its generated class's logit +50)
+    costs G about 50 over every logit, and over the real classes only what naming the class costs."""
+    cfg = tiny_config(num_classes=3, aux_classifier=1.0, aux_fakes="class", aux_g_classes_only=classes_only,
+                      loss="dcgan", d_updates=1, steps=1)
+    trainer = Trainer(cfg, str(tmp_path))
+    trainer.discriminator.class_head.b.assign([0.0, 0.0, 0.0, 50.0])
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(random_audio_dataset(cfg)))
+    g_class_loss = float(trainer._train_step(iterator)["g_class_loss"])
+    if classes_only:
+        assert 0.0 < g_class_loss < 5.0
+    else:
+        assert g_class_loss > 40.0
+    with pytest.raises(ConfigError, match="aux_g_classes_only"):
+        tiny_config(num_classes=3, aux_classifier=1.0, aux_g_classes_only=True).validate()
+
+
 def test_aux_fakes_needs_the_auxiliary_classifier(tmp_path):
     with pytest.raises(ConfigError, match="aux_fakes"):
         tiny_config(num_classes=3, aux_fakes="class").validate()
@@ -453,5 +471,8 @@ def test_turning_the_class_head_off_over_a_recipe_takes_aux_fakes_with_it():
     off = config_from_args(argparse.Namespace(aux_classifier=0.0), recipe).validate()
     assert (off.aux_classifier, off.aux_fakes) == (0.0, "")
     assert PipelineConfig(recipe="cpu", model={"aux_classifier": 0.0}).model.aux_fakes == ""
+    classes_only = WaveGANConfig.from_dict(dict(RECIPES["cpu"], num_classes=3, aux_g_classes_only=True))
+    off = config_from_args(argparse.Namespace(aux_classifier=0.0), classes_only).validate()
+    assert (off.aux_fakes, off.aux_g_classes_only) == ("", False)
     with pytest.raises(ConfigError, match="aux_fakes"):
         config_from_args(argparse.Namespace(aux_classifier=0.0, aux_fakes="class"), recipe).validate()
