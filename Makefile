@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_output
+# Test files run in parallel, one worker each (pytest-xdist); a file's tests share its module fixtures.
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test bench bench-peer clean
 
@@ -21,7 +23,7 @@ demo: install
 	$(VENV)/bin/wavegan demo --out $(DEMO_OUT)
 
 test: install
-	$(PY) -m pytest -q --durations=25 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25 tests
 
 bench: install
 	$(PY) bench/train_bench.py

@@ -32,6 +32,6 @@ setup(
     ],
     package_data={"serving": ["studio/*.html", "studio/*.js", "studio/*.css", "deploy/*.config",
                               "deploy/*.yaml", "deploy/kubernetes/*.yaml"]},
-    extras_require={"test": ["pytest", "pytest-timeout", "playwright"]},
+    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist", "playwright"]},
     entry_points={"console_scripts": ["wavegan=pipeline.cli:main"]},
 )

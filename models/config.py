@@ -239,7 +239,7 @@ def merge_options(values: dict, given: dict) -> dict:
     merged = {**values, **given}
     if "aux_classifier" in given and not given["aux_classifier"] and "aux_fakes" not in given:
         merged["aux_fakes"] = ""
-    if not merged.get("aux_fakes") and "aux_g_classes_only" not in given:
+    if merged.get("aux_g_classes_only") and not merged.get("aux_fakes") and "aux_g_classes_only" not in given:
         merged["aux_g_classes_only"] = False
     return merged
 
