@@ -89,6 +89,7 @@ class WaveGANConfig(_ConfigBase):
     aux_classifier: float = field(default=0.0, metadata={"help": "conditional models: weight of an auxiliary-classifier term (AC-GAN): D also names the class of real audio, and G is rewarded when D names the class it was asked for (0 = off)"})
     aux_fakes: str = field(default="", metadata={"help": "conditional models with aux_classifier: what D's class head learns of generated audio. '' nothing (AC-GAN: real audio only, and G can satisfy the head with cues no listener hears), 'class' one extra class for every generated clip, 'per-class' a generated twin of each class (ADC-GAN)"})
     aux_g_classes_only: bool = field(default=False, metadata={"help": "with aux_fakes: G's class term is a softmax over the real classes only, so it asks which class a clip sounds like and leaves whether it sounds generated to the critic's score (over every logit, a head sure that a clip is generated spends G's class gradient on realism)"})
+    aux_label_smoothing: float = field(default=0.0, metadata={"help": "with aux_classifier: one-sided label smoothing of the class head's targets for real audio, this share of each target spread evenly over the real classes, so the head cannot grow ever surer of the training clips it memorises (0 = off)"})
     label_names: list = field(default_factory=list, metadata={"flag": False, "help": "the class names, index order (set from the data's labels: folder names, FSDD digits); they travel with the export"})
     label_film: bool = field(default=False, metadata={"help": "conditional models: the label also scales and shifts every upsampling layer's channels in G (FiLM)"})
     label_film_shift: bool = field(default=True, metadata={"help": "FiLM also shifts the channels (off: scale only; a per-class constant offset becomes steady comb tones through the zero-stuffing upsamplers)"})
@@ -181,6 +182,9 @@ class WaveGANConfig(_ConfigBase):
              "needs the auxiliary classifier (--aux-classifier above 0); like it, unconditional models ignore it")
         need(not self.aux_g_classes_only or self.aux_fakes, "aux_g_classes_only",
              "needs classes of generated audio in the class head (--aux-fakes class or per-class)")
+        need(0 <= self.aux_label_smoothing < 1, "aux_label_smoothing", "must be in [0, 1)")
+        need(not self.aux_label_smoothing or self.aux_classifier > 0, "aux_label_smoothing",
+             "needs the auxiliary classifier (--aux-classifier above 0); like it, unconditional models ignore it")
         need(self.r1_every > 0, "r1_every", "must be positive")
         need(self.train_eval_clips >= 2, "train_eval_clips", "must be at least 2")
         for name in ("sample_rate", "num_channels", "latent_dim", "model_size", "kernel_len",
@@ -231,14 +235,20 @@ def _int_list(text: str) -> list:
         return [-1]
 
 
+# Options that only serve the auxiliary classifier, and their values when it is off.
+_AUX_CLASSIFIER_OPTIONS = {"aux_fakes": "", "aux_label_smoothing": 0.0}
+
+
 def merge_options(values: dict, given: dict) -> dict:
-    """`given` over `values` (a recipe's, a run's saved options). aux_fakes only serves the
-    auxiliary classifier: options that turn the classifier off take it with them, unless they set
-    aux_fakes too, so `--aux-classifier 0` over a recipe is not an error; aux_g_classes_only goes with
-    aux_fakes the same way."""
+    """`given` over `values` (a recipe's, a run's saved options). aux_fakes and aux_label_smoothing
+    only serve the auxiliary classifier: options that turn the classifier off take them with it,
+    unless they set them too, so `--aux-classifier 0` over a recipe is not an error;
+    aux_g_classes_only goes with aux_fakes the same way."""
     merged = {**values, **given}
-    if "aux_classifier" in given and not given["aux_classifier"] and "aux_fakes" not in given:
-        merged["aux_fakes"] = ""
+    if "aux_classifier" in given and not given["aux_classifier"]:
+        for name, off in _AUX_CLASSIFIER_OPTIONS.items():
+            if name not in given:
+                merged[name] = off
     if merged.get("aux_g_classes_only") and not merged.get("aux_fakes") and "aux_g_classes_only" not in given:
         merged["aux_g_classes_only"] = False
     return merged

@@ -398,6 +398,33 @@ def test_gs_class_term_over_the_real_classes_ignores_how_generated_a_clip_sounds
         tiny_config(num_classes=3, aux_classifier=1.0, aux_g_classes_only=True).validate()
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+def test_class_head_learns_real_audio_against_smoothed_targets(tmp_path, smoothing):
+    """aux_label_smoothing: D's class loss on real audio is the cross-entropy against targets with
+    `smoothing` of their mass spread over the real classes, none on the generated class; a head sure
+    of one class (its logit 8 above the rest) pays for it on its own clips too."""
+    cfg = tiny_config(num_classes=3, aux_classifier=1.0, aux_fakes="class", aux_label_smoothing=smoothing,
+                      loss="dcgan", d_updates=1, steps=1)
+    trainer = Trainer(cfg, str(tmp_path))
+    head = trainer.discriminator.class_head
+    head.w.assign(tf.zeros_like(head.w))  # the same logits for every clip
+    logits = np.array([8.0, 0.0, -2.0, 1.0], np.float32)
+    head.b.assign(logits)
+    dataset = random_audio_dataset(cfg)
+    labels = next(iter(dataset))[1].numpy()
+    targets = np.eye(4)[labels] * (1 - smoothing) + np.array([1, 1, 1, 0]) * smoothing / 3
+    log_probs = logits - np.log(np.sum(np.exp(logits)))
+    expected = float(np.mean(-np.sum(targets * log_probs, axis=1)))
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(dataset))
+    assert float(trainer._train_step(iterator)["d_class_loss"]) == pytest.approx(expected, rel=1e-4)
+    own_clips = -log_probs[0] * (1 - smoothing + smoothing / 3) - smoothing / 3 * (log_probs[1] + log_probs[2])
+    assert own_clips > 1.0 if smoothing else own_clips < 0.01
+    with pytest.raises(ConfigError, match="aux_label_smoothing"):
+        tiny_config(num_classes=3, aux_label_smoothing=0.2).validate()
+    with pytest.raises(ConfigError, match="aux_label_smoothing"):
+        tiny_config(num_classes=3, aux_classifier=1.0, aux_label_smoothing=1.0).validate()
+
+
 def test_aux_fakes_needs_the_auxiliary_classifier(tmp_path):
     with pytest.raises(ConfigError, match="aux_fakes"):
         tiny_config(num_classes=3, aux_fakes="class").validate()
@@ -474,5 +501,7 @@ def test_turning_the_class_head_off_over_a_recipe_takes_aux_fakes_with_it():
     classes_only = WaveGANConfig.from_dict(dict(RECIPES["cpu"], num_classes=3, aux_g_classes_only=True))
     off = config_from_args(argparse.Namespace(aux_classifier=0.0), classes_only).validate()
     assert (off.aux_fakes, off.aux_g_classes_only) == ("", False)
+    smoothed = WaveGANConfig.from_dict(dict(RECIPES["cpu"], num_classes=3, aux_label_smoothing=0.2))
+    assert config_from_args(argparse.Namespace(aux_classifier=0.0), smoothed).validate().aux_label_smoothing == 0.0
     with pytest.raises(ConfigError, match="aux_fakes"):
         config_from_args(argparse.Namespace(aux_classifier=0.0, aux_fakes="class"), recipe).validate()
