@@ -135,12 +135,14 @@ def at_judge_rate(clips, cfg, judged):
     return out
 
 
-def judge_arm(trainer, reference, judged, clips: int, seed_offset: int = 0, voicing: bool = False) -> dict:
-    """The judge's scores of an arm's clips, and how many of them the arm's own critic names as asked."""
+def judge_arm(trainer, reference, judged, clips: int, seed_offset: int = 0, voicing: bool = False,
+              truncation: float = 1.0) -> dict:
+    """The judge's scores of an arm's clips, and how many of them the arm's own critic names as asked
+    (truncation: the latents scaled, models.generate.seeded_draw)."""
     from models.selection import critic_label_accuracy, evaluation_latents, generate_clips
     cfg = trainer.cfg.replace(train_eval_clips=clips, seed=trainer.cfg.seed + seed_offset)
     z, labels = evaluation_latents(cfg)
-    audio = generate_clips(trainer.sampler, z, labels)
+    audio = generate_clips(trainer.sampler, truncation * z, labels)
     scores = reference.score(at_judge_rate(audio, trainer.cfg, judged), labels, voicing=voicing)
     critic = critic_label_accuracy(trainer.discriminator, audio, labels)
     return scores if critic is None else {**scores, "critic_label_accuracy": critic}
@@ -158,14 +160,14 @@ def run_rounds(trainers: dict, dataset_for, reference, judged, rounds: int, eval
         for name, trainer in trainers.items():
             m = judge_arm(trainer, reference, judged, eval_clips)
             curves[name].append({"round": round_index + 1, "minutes": round(seconds[name] / 60, 2),
-                                 "steps": trainer.current_step, **_short(m)})
+                                 "steps": trainer.current_step, **short_metrics(m)})
             print(f"round {round_index + 1}/{rounds} {name:22} {trainer.current_step:6d} steps  "
                   f"IS ratio {m['inception_score_ratio']:.3f}  label acc ratio {m['label_accuracy_ratio']:.3f}  "
                   f"FD {m['frechet_distance']:.2f}  NDB {m['ndb']}", flush=True)
     return {"curves": curves, "seconds": seconds}
 
 
-def _short(metrics: dict) -> dict:
+def short_metrics(metrics: dict) -> dict:
     keys = ("inception_score", "inception_score_ratio", "label_accuracy", "label_accuracy_ratio",
             "frechet_distance", "ndb", "class_histogram", "label_accuracy_per_class", "silent_fraction", "floor_db",
             "critic_label_accuracy", "voiced_fraction", "voiced_fraction_ratio")
@@ -271,7 +273,7 @@ def main(argv=None) -> int:
     os.makedirs(os.path.join(figures, "media"), exist_ok=True)
     rows = []
     for name, trainer in trainers.items():
-        final = _short(judge_arm(trainer, reference, judged, FINAL_CLIPS, seed_offset=1, voicing=True))
+        final = short_metrics(judge_arm(trainer, reference, judged, FINAL_CLIPS, seed_offset=1, voicing=True))
         spectrogram_row(figures, name, trainer, held_out, judged)
         rows.append({"arm": name, "options": ARMS[name], "minutes": round(outcome["seconds"][name] / 60, 2),
                      "steps": trainer.current_step, "final": final, "curve": outcome["curves"][name]})

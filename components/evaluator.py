@@ -146,9 +146,11 @@ def folder_judge_dir(data_dir: str, label_source: str, cfg) -> str:
 
 
 def evaluate_on_folder(model_dir: str, data_dir: str, label_source: str = "folder", judge_dir: str = "",
-                       num_clips: int = 256, seed: int = 0, judge_epochs: int = 30, eval_percent: int = 10):
+                       num_clips: int = 256, seed: int = 0, judge_epochs: int = 30, eval_percent: int = 10,
+                       truncation: float = 1.0):
     """(reference, metrics) of an exported model against a folder of real audio, scored as the
-    pipeline scores a candidate: what `wavegan evaluate` prints and `wavegan report` shows."""
+    pipeline scores a candidate: what `wavegan evaluate` prints and `wavegan report` shows
+    (truncation: models.generate.seeded_draw)."""
     from models.data import load_folder
     from models.export import exported_config
     from models.generate import sample_clips
@@ -164,8 +166,9 @@ def evaluate_on_folder(model_dir: str, data_dir: str, label_source: str = "folde
                                      judge_dir or folder_judge_dir(data_dir, label_source, cfg), cfg.seed,
                                      judge_epochs)
     metrics = {"judge": reference.describe(), **reference.score_real(num_clips, voicing=True),
-               "candidate": reference.score(*sample_clips(model_dir, num_clips, seed), label_names=cfg.label_names,
-                                            voicing=True),
+               "candidate": reference.score(*sample_clips(model_dir, num_clips, seed, truncation),
+                                            label_names=cfg.label_names, voicing=True),
+               "truncation": truncation,
                "candidate_dir": model_dir,
                "skipped": [{"path": p, "reason": r} for p, r in folder.skipped]}
     return reference, metrics

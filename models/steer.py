@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from models.audio import AudioDecodeError, load_audio, write_wav
 from models.config import ConfigError
-from models.export import SEARCH_SIGNATURE, SERVING_SIGNATURE, load_exported
+from models.export import SEARCH_SIGNATURE, load_exported
+from models.generate import audio_from_latents
 from models.labels import file_part, label_name, resolve_label
 
 MAX_STARTS = 64
@@ -104,7 +105,7 @@ def vary_wavs(model_dir: str, latent_path: str, out_dir: str, amount: float = 0.
     from models.search import variations
     around = variations(tf.constant(z[index]), amount, n, seed).numpy()
     labels = _labels_for(cfg, n, label, None if saved is None else saved[min(index, len(saved) - 1)])
-    return _write(out_dir, "variation", _generate(model, around, labels, cfg), around, labels, cfg)
+    return _write(out_dir, "variation", audio_from_latents(model, around, labels, cfg), around, labels, cfg)
 
 
 def latent_wavs(model_dir: str, latent_path: str, out_dir: str, label=None) -> list:
@@ -112,14 +113,7 @@ def latent_wavs(model_dir: str, latent_path: str, out_dir: str, label=None) -> l
     model, cfg = load_exported(model_dir)
     z, saved = read_latents(latent_path, cfg)
     labels = _labels_for(cfg, len(z), label, saved)
-    return _write(out_dir, "latent", _generate(model, z, labels, cfg), z, labels, cfg)
-
-
-def _generate(model, z, labels, cfg):
-    inputs = {"z": tf.constant(z)}
-    if cfg.conditional:
-        inputs["label"] = tf.constant(np.asarray(labels, np.int32))
-    return model.signatures[SERVING_SIGNATURE](**inputs)["audio"].numpy()
+    return _write(out_dir, "latent", audio_from_latents(model, z, labels, cfg), z, labels, cfg)
 
 
 def _write(out_dir: str, stem: str, audio, z, labels, cfg) -> list:

@@ -68,6 +68,14 @@ def test_evaluate_on_a_folder_without_labels_says_so_once(trained, tmp_path):
     assert "IS " not in result.stdout and "candidate: FD" in result.stdout
     assert "voiced " in result.stdout  # pitch is heard without a judge too
     assert 0.0 <= json.load(open(tmp_path / "m.json"))["candidate"]["voiced_fraction"] <= 1.0
+    truncated = run_cli("evaluate", "--model", os.path.join(run, "export"), "--data-dir", flat, "--label-source",
+                        "none", "--clips", "8", "--truncation", "0.5", "--json", tmp_path / "t.json")
+    assert truncated.returncode == 0, truncated.stderr
+    assert "candidate (truncation 0.5): FD" in truncated.stdout
+    scored = json.load(open(tmp_path / "t.json"))
+    assert scored["truncation"] == 0.5
+    untruncated = json.load(open(tmp_path / "m.json"))["candidate"]
+    assert scored["candidate"]["frechet_distance"] != untruncated["frechet_distance"]
 
 
 def test_report_over_a_run_without_checkpoints_is_a_one_line_error(tmp_path):

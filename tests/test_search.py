@@ -113,6 +113,27 @@ def test_search_vary_and_generate_from_latents_on_the_command_line(model_dir, tm
         assert 0.05 < spread < 0.4 and np.abs(varied["z"]).max() <= 1.0
 
 
+def test_generate_with_truncation_scales_the_seeds_latents(model_dir, tmp_path, capsys):
+    """--truncation 0.5: the latents `sample` draws from the seed, halved, through the serving signature;
+    at 1, the seed's own clips."""
+    base, _, _ = model_dir
+    model_path = os.path.join(base, "1")
+    model, cfg = load_exported(model_path)
+    for truncation in ("1", "0.5"):
+        code, _, err = run(capsys, "generate", "--model", model_path, "--n", "3", "--seed", "7", "--label", "snare",
+                           "--truncation", truncation, "--out", tmp_path / truncation)
+        assert code == 0, err
+    z = sample_latents(3, tf.constant(7, tf.int64), cfg.latent_dim)
+    for truncation, scale in (("1", 1.0), ("0.5", 0.5)):
+        expected = model.signatures["serving_default"](z=scale * z, label=tf.fill([3], 1))["audio"].numpy()
+        for i in range(3):
+            written = sf.read(str(tmp_path / truncation / f"snare_seed7_{i:04d}.wav"), dtype="float32",
+                              always_2d=True)[0]
+            np.testing.assert_allclose(written, expected[i], atol=1e-4)
+    full = sf.read(str(tmp_path / "1" / "snare_seed7_0000.wav"), dtype="float32")[0]
+    assert np.abs(full - sf.read(str(tmp_path / "0.5" / "snare_seed7_0000.wav"), dtype="float32")[0]).max() > 1e-3
+
+
 def test_search_and_latent_errors_are_one_line(model_dir, tmp_path, capsys):
     base, target_path, target = model_dir
     model = os.path.join(base, "1")
@@ -127,6 +148,9 @@ def test_search_and_latent_errors_are_one_line(model_dir, tmp_path, capsys):
         (["generate", "--model", model, "--latent", tmp_path / "short.npz", "--label", "kick"],
          "holds vectors of 7 values; this model takes 100"),
         (["vary", "--model", model, "--latent", tmp_path / "notes.txt"], "cannot read latent file"),
+        (["generate", "--model", model, "--label", "kick", "--truncation", "0"], "--truncation must be in (0, 1]"),
+        (["generate", "--model", model, "--latent", tmp_path / "short.npz", "--truncation", "0.5"],
+         "a latent file's vectors are used as they are"),
     ]
     for argv, needle in cases:
         code, _, err = run(capsys, *argv, "--out", tmp_path / "x")

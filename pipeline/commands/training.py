@@ -132,13 +132,16 @@ def _config_file_sets_num_classes(args) -> bool:
 
 
 def cmd_generate(args):
+    if args.latent and args.truncation != 1:
+        raise CLIError("--truncation scales a seed's latents; a latent file's vectors are used as they are")
     if args.latent:
         from models.steer import latent_wavs
         written = latent_wavs(args.model, args.latent, args.out, label=args.label)
         print(f"wrote {len(written)} WAV files from {args.latent} to {args.out}")
         return
     from models.generate import generate_wavs
-    paths = generate_wavs(args.model, args.out, n=args.n, seed=args.seed, label=args.label)
+    paths = generate_wavs(args.model, args.out, n=args.n, seed=args.seed, label=args.label,
+                          truncation=args.truncation)
     print(f"wrote {len(paths)} WAV files to {args.out}")
 
 
@@ -153,7 +156,8 @@ def cmd_evaluate(args):
     from components.evaluator import evaluate_on_folder
     reference, metrics = evaluate_on_folder(existing_dir(args.model, "model directory"),
                                             existing_dir(args.data_dir, "data directory"), args.label_source,
-                                            args.judge or "", args.clips, args.seed, args.judge_epochs)
+                                            args.judge or "", args.clips, args.seed, args.judge_epochs,
+                                            truncation=args.truncation)
     _print_evaluation(reference, metrics)
     if args.json:
         with open(args.json, "w") as f:
@@ -171,8 +175,10 @@ def _print_evaluation(reference, metrics):
     else:
         print(f"judge: {judge['kind']}, {len(judge['label_names'])} labels, accuracy on real eval "
               f"{judge['eval_accuracy']:.3f}")
+    truncation = metrics.get("truncation", 1.0)
     for name in ("real_train", "real_eval", "candidate"):
-        print(f"{name}: {format_metrics(metrics[name])}")
+        shown = f"{name} (truncation {truncation:g})" if name == "candidate" and truncation != 1 else name
+        print(f"{shown}: {format_metrics(metrics[name])}")
 
 
 def cmd_report(args):
@@ -217,6 +223,12 @@ def _add_judging_flags(p, model_required=True):
     p.add_argument("--seed", type=int, default=0, help="latent seed of the generated clips")
 
 
+def _add_truncation_flag(p):
+    p.add_argument("--truncation", type=float, default=1.0,
+                   help="scale the seed's latents by this, in (0, 1]: below 1, less variety and clips nearer "
+                        "each class's typical sound (the truncation trick; README, Quality)")
+
+
 def add_parsers(sub):
     for add in (_train_parser, _generate_parser, _preview_parser, _evaluate_parser, _report_parser):
         add(sub)
@@ -254,6 +266,7 @@ def _generate_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="latent seed: same seed, same audio")
     p.add_argument("--label", default=None, help="class name or index (conditional models)")
     p.add_argument("--latent", help="generate from the vectors of this latent file (search, vary) instead of a seed")
+    _add_truncation_flag(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_generate)
 
@@ -268,6 +281,7 @@ def _preview_parser(sub):
 def _evaluate_parser(sub):
     p = sub.add_parser("evaluate", help="score an exported model against a folder of real audio")
     _add_judging_flags(p)
+    _add_truncation_flag(p)
     p.add_argument("--json", help="also write the metrics to this JSON file")
     p.set_defaults(func=cmd_evaluate)
 
