@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.ablation import ARMS, FINAL_CLIPS, short_metrics, arm_configs, judge_arm, load_splits  # noqa: E402
+from bench.ablation import ARMS, FINAL_CLIPS, arm_configs, judge_arm, load_splits, short_metrics  # noqa: E402
 from bench.common import RESULTS_DIR, machine_info  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         trainer = Trainer(cfg, os.path.join(args.run_dir, name))
         for truncation in args.truncations:
             m = short_metrics(judge_arm(trainer, reference, judged, args.clips, seed_offset=1, voicing=True,
-                                 truncation=truncation))
+                                        truncation=truncation))
             rows.append({"arm": name, "steps": trainer.current_step, "truncation": truncation, **m})
             print(f"{name:32} {trainer.current_step:6d} {truncation:5.2f} {m['inception_score_ratio']:8.3f} "
                   f"{m['label_accuracy_ratio']:9.3f} {m['frechet_distance']:6.2f} {m['ndb']:4d}", flush=True)
